@@ -1,0 +1,52 @@
+# Xinfang: `make up` runs the suite locally, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/common services/intake services/routing services/alerts services/reporting
+STAMP := $(VENV)/.installed
+
+.PHONY: help install kafka up down test test-unit lint typecheck asyncapi clean
+
+help:
+	@echo "make up        install, start Kafka and the four services (Ctrl-C stops)"
+	@echo "make down      stop a suite started by 'make up' in another shell"
+	@echo "make test      install and run every test (lint, types, unit, integration, e2e)"
+	@echo "make test-unit only the fast tests that need no broker or database"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -c constraints.txt --group dev $(addprefix -e ,$(PACKAGES))
+	touch $@
+
+kafka:
+	bash deploy/local/kafka.sh fetch
+
+up: install kafka
+	$(BIN)/python -m xinfang_common.devrun up
+
+down:
+	$(BIN)/python -m xinfang_common.devrun down
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install kafka lint typecheck
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest -m "not kafka and not database and not e2e"
+
+asyncapi: install
+	$(BIN)/python -m xinfang_common.asyncapi > docs/asyncapi.yaml
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

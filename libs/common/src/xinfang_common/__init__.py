@@ -1,0 +1,1 @@
+"""Shared contracts and plumbing of the Xinfang services: the only code services share."""

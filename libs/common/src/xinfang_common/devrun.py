@@ -1,0 +1,221 @@
+"""Run the whole suite on one machine: a local Kafka broker and the four services.
+
+``python -m xinfang_common.devrun up`` (what ``make up`` runs) starts everything with SQLite
+files under ``var/``, prints the URLs and stops everything on Ctrl-C; ``down`` stops a suite
+left running by another shell. The end-to-end tests start the services through this module
+too, so what they test is what a newcomer runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xinfang_common.kafka_admin import ensure_topics
+from xinfang_common.settings import KafkaSettings
+
+DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "alerts": 8003, "reporting": 8004}
+
+
+@dataclass
+class ServiceSpec:
+    """One service process: its ASGI app factory, port and environment."""
+
+    name: str
+    factory: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def dev_data_key(var_dir: Path) -> str:
+    """The local encryption key for personal data, made once and kept under ``var/``."""
+    path = var_dir / "intake-data.key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def suite_specs(
+    root: Path, var_dir: Path, bootstrap: str, ports: Mapping[str, int] | None = None
+) -> list[ServiceSpec]:
+    """The four services configured for a local run on SQLite files under ``var_dir``."""
+    ports = {**DEFAULT_PORTS, **(ports or {})}
+    common = {"XINFANG_KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    return [
+        ServiceSpec(
+            "intake",
+            "intake.main:create_app",
+            ports["intake"],
+            {
+                **common,
+                "INTAKE_DATABASE_URL": f"sqlite:///{var_dir / 'intake.db'}",
+                "INTAKE_ENCRYPTION_KEYS": dev_data_key(var_dir),
+            },
+        ),
+        ServiceSpec(
+            "routing",
+            "routing.main:create_app",
+            ports["routing"],
+            {**common, "ROUTING_ORG_TREE_PATH": str(root / "deploy" / "config" / "org-tree.demo.yaml")},
+        ),
+        ServiceSpec("alerts", "alerts.main:create_app", ports["alerts"], {**common}),
+        ServiceSpec(
+            "reporting",
+            "reporting.main:create_app",
+            ports["reporting"],
+            {**common, "REPORTING_DATABASE_URL": f"sqlite:///{var_dir / 'reporting.db'}"},
+        ),
+    ]
+
+
+class Suite:
+    """Start, watch and stop the service processes."""
+
+    def __init__(self, specs: list[ServiceSpec], log_dir: Path, extra_env: Mapping[str, str] | None = None):
+        self.specs = specs
+        self.log_dir = log_dir
+        self.extra_env = dict(extra_env or {})
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str | None = None) -> None:
+        """Start every service (or the one named) as its own process."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.specs:
+            if name is not None and spec.name != name:
+                continue
+            env = {**os.environ, **self.extra_env, **spec.env}
+            log = (self.log_dir / f"{spec.name}.log").open("ab")
+            self.processes[spec.name] = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn", spec.factory, "--factory",
+                    "--host", "127.0.0.1", "--port", str(spec.port), "--no-access-log",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until every service answers ``/readyz`` with 200."""
+        deadline = time.monotonic() + timeout
+        pending = {spec.name: spec for spec in self.specs if spec.name in self.processes}
+        while pending:
+            for name, spec in list(pending.items()):
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}"
+                    )
+                try:
+                    with urllib.request.urlopen(f"{spec.url}/readyz", timeout=2) as resp:
+                        if resp.status == 200:
+                            del pending[name]
+                except (urllib.error.URLError, OSError):
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+            time.sleep(0.3)
+
+    def stop(self, name: str | None = None, *, kill: bool = False) -> None:
+        """Stop every service (or the one named): SIGTERM, or SIGKILL to simulate a crash."""
+        for svc, proc in list(self.processes.items()):
+            if name is not None and svc != name:
+                continue
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            del self.processes[svc]
+
+    def write_pids(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name, proc in self.processes.items():
+            (run_dir / f"{name}.pid").write_text(str(proc.pid))
+
+
+def _kafka(root: Path, action: str, port: int, data_dir: Path) -> None:
+    args = ["--port", str(port), "--controller-port", str(port + 1), "--data-dir", str(data_dir)]
+    subprocess.run(["bash", str(root / "deploy" / "local" / "kafka.sh"), action, *args], check=True)
+
+
+def _down(root: Path, var_dir: Path, kafka_port: int) -> None:
+    for pid_file in (var_dir / "run").glob("*.pid"):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+        pid_file.unlink(missing_ok=True)
+    _kafka(root, "stop", kafka_port, var_dir / "kafka")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devrun", description=__doc__)
+    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("XINFANG_LOCAL_KAFKA_PORT", "9092")))
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    var_dir = root / "var"
+    var_dir.mkdir(exist_ok=True)
+    if args.action == "down":
+        _down(root, var_dir, args.kafka_port)
+        return 0
+
+    bootstrap = f"127.0.0.1:{args.kafka_port}"
+    _kafka(root, "start", args.kafka_port, var_dir / "kafka")
+    created = ensure_topics(KafkaSettings(bootstrap_servers=bootstrap))
+    print(f"topics ready ({len(created)} created)")
+    suite = Suite(suite_specs(root, var_dir, bootstrap), var_dir / "logs")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        suite.start()
+        suite.write_pids(var_dir / "run")
+        suite.wait_ready()
+        print("\nXinfang is up (logs in var/logs/; Ctrl-C or `make down` stops it):")
+        for spec in suite.specs:
+            print(f"  {spec.name:<10} API docs {spec.url}/docs   metrics {spec.url}/metrics")
+        print(f"  kafka      {bootstrap}")
+        while not stopping:
+            for name, proc in suite.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see var/logs/{name}.log", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping...")
+        suite.stop()
+        for pid_file in (var_dir / "run").glob("*.pid"):
+            pid_file.unlink(missing_ok=True)
+        _kafka(root, "stop", args.kafka_port, var_dir / "kafka")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Vocabulary shared by every service: channels, petition types, deadline kinds, region codes."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+
+class Channel(StrEnum):
+    """How the petition reached us (来信/来访/来电/网上信访/转送)."""
+
+    LETTER = "letter"
+    VISIT = "visit"
+    PHONE = "phone"
+    ONLINE = "online"
+    FORWARDED = "forwarded"
+
+
+class PetitionType(StrEnum):
+    """The three legal paths (Art. 29–31): 建议意见类, 检举控告类, 申诉求决类."""
+
+    SUGGESTION = "suggestion"
+    REPORT = "report"
+    CLAIM = "claim"
+
+
+class DeadlineKind(StrEnum):
+    """Which legal period a deadline closes."""
+
+    ACCEPTANCE = "acceptance"
+
+
+class PeriodUnit(StrEnum):
+    """Calendar days (日) or working days (工作日)."""
+
+    CALENDAR_DAYS = "calendar_days"
+    WORKING_DAYS = "working_days"
+
+
+_REGION_RE = re.compile(r"^[1-8]\d{5}$")
+
+
+def _check_region(code: str) -> str:
+    if not _REGION_RE.match(code):
+        raise ValueError("must be a 6-digit GB/T 2260 administrative division code, e.g. 330106")
+    return code
+
+
+RegionCode = Annotated[str, AfterValidator(_check_region)]
+"""A GB/T 2260 division code: province ``XX0000``, prefecture ``XXXX00`` or county ``XXXXXX``."""
+
+
+def region_prefix(code: str) -> str:
+    """The significant prefix of a division code: 330000 -> 33, 330100 -> 3301, 330106 -> 330106."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def region_contains(outer: str, inner: str) -> bool:
+    """Whether division ``outer`` contains (or is) division ``inner``."""
+    return inner.startswith(region_prefix(outer))
+
+
+def region_level(code: str) -> int:
+    """1 for a province, 2 for a prefecture, 3 for a county-level division."""
+    return {2: 1, 4: 2}.get(len(region_prefix(code)), 3)

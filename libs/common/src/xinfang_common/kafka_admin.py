@@ -1,0 +1,85 @@
+"""Create the suite's topics from their specs (idempotent; safe at every start-up)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+
+from xinfang_common.settings import KafkaSettings
+from xinfang_common.topics import TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def _new_topics(specs: tuple[TopicSpec, ...], replication_factor: int) -> list[NewTopic]:
+    topics: list[NewTopic] = []
+    for spec in specs:
+        topics.append(
+            NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.topic_config())
+        )
+        for consumer in spec.consumers:
+            # Dead letters are kept for a month so that an operator can inspect and replay them.
+            topics.append(
+                NewTopic(
+                    spec.dlq(consumer),
+                    1,
+                    replication_factor,
+                    topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000)},
+                )
+            )
+    return topics
+
+
+def ensure_topics(
+    settings: KafkaSettings,
+    *,
+    specs: tuple[TopicSpec, ...] = TOPICS,
+    replication_factor: int = 1,
+    wait_seconds: float = 60.0,
+) -> list[str]:
+    """Create missing topics and return the names of those created; existing ones are kept."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=settings.servers,
+                client_id=f"{settings.client_id_prefix}-admin",
+                request_timeout_ms=settings.request_timeout_ms,
+            )
+            break
+        except NoBrokersAvailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [t for t in _new_topics(specs, replication_factor) if t.name not in existing]
+        created: list[str] = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another service created it between our listing and our request
+            except KafkaError as exc:
+                raise RuntimeError(f"could not create topic {topic.name}: {exc}") from exc
+        if created:
+            log.info("created topics", extra={"topics": created})
+        return created
+    finally:
+        admin.close()
+
+
+def main() -> None:
+    """``python -m xinfang_common.kafka_admin``: create every topic of the suite."""
+    logging.basicConfig(level=logging.INFO)
+    created = ensure_topics(KafkaSettings())
+    print(f"topics ready ({len(created)} created)")
+
+
+if __name__ == "__main__":
+    main()

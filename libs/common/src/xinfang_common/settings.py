@@ -1,0 +1,38 @@
+"""Configuration from environment variables; every variable is listed in docs/configuration.md."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class XinfangSettings(BaseSettings):
+    """Base of every settings class: environment first, then an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class KafkaSettings(XinfangSettings):
+    """How every service reaches Kafka (``XINFANG_KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="XINFANG_KAFKA_")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="comma-separated host:port list of brokers"
+    )
+    client_id_prefix: str = Field(default="xinfang", description="prefix of Kafka client ids")
+    request_timeout_ms: int = Field(default=30000, ge=1000)
+
+    @property
+    def servers(self) -> list[str]:
+        """The bootstrap servers as a list."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class LogSettings(XinfangSettings):
+    """Logging (``XINFANG_LOG_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="XINFANG_LOG_")
+
+    level: str = Field(default="INFO", description="root log level")
+    json_format: bool = Field(default=True, alias="XINFANG_LOG_JSON", description="JSON lines")

@@ -1,0 +1,114 @@
+"""Pytest plugin (registered through the ``pytest11`` entry point).
+
+Fixtures:
+- ``kafka_broker``: bootstrap address of a throwaway single-node broker started once per test
+  session from ``deploy/local/kafka.sh``; every topic of the suite already exists.
+- ``database_url``: a fresh empty database per test, on SQLite and, when
+  ``XINFANG_TEST_DATABASE_URL`` is set, also on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xinfang_common.kafka_admin import ensure_topics
+from xinfang_common.settings import KafkaSettings
+
+POSTGRES_ENV = "XINFANG_TEST_DATABASE_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kafka: talks to a real Kafka broker")
+    config.addinivalue_line("markers", "database: talks to a real database")
+    config.addinivalue_line("markers", "e2e: runs the services as separate processes")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two adjacent free ports on loopback")
+
+
+def repo_root(start: Path) -> Path:
+    """The checkout's root: the nearest folder above ``start`` holding deploy/local/kafka.sh."""
+    for folder in (start, *start.parents):
+        if (folder / "deploy" / "local" / "kafka.sh").is_file():
+            return folder
+    raise RuntimeError(f"deploy/local/kafka.sh not found above {start}")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real broker for this test session, with the suite's topics."""
+    existing = os.environ.get("XINFANG_TEST_KAFKA_BOOTSTRAP")
+    if existing:
+        ensure_topics(KafkaSettings(bootstrap_servers=existing))
+        yield existing
+        return
+    script = repo_root(Path(str(request.config.rootpath))) / "deploy" / "local" / "kafka.sh"
+    data_dir = tmp_path_factory.mktemp("kafka")
+    port = _free_port_pair()
+    args = ["--port", str(port), "--controller-port", str(port + 1), "--data-dir", str(data_dir)]
+    started = subprocess.run(
+        ["bash", str(script), "start", *args], capture_output=True, text=True, timeout=600
+    )
+    if started.returncode != 0:
+        pytest.fail(f"local Kafka broker did not start:\n{started.stderr[-4000:]}")
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        ensure_topics(KafkaSettings(bootstrap_servers=bootstrap))
+        yield bootstrap
+    finally:
+        subprocess.run(["bash", str(script), "stop", *args], capture_output=True, timeout=120)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _database_params() -> list[str]:
+    params = ["sqlite"]
+    if os.environ.get(POSTGRES_ENV):
+        params.append("postgresql")
+    return params
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a new, empty database for one test (SQLite file, or a PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(os.environ[POSTGRES_ENV])
+    name = f"xf_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
