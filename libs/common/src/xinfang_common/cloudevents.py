@@ -107,4 +107,5 @@ def build_event(
         fields["id"] = event_id
     if time is not None:
         fields["time"] = time
-    return CloudEvent[type(data)](**fields)  # type: ignore[misc]
+    envelope: type[CloudEvent[DataT]] = CloudEvent[type(data)]  # type: ignore[misc,assignment]
+    return envelope(**fields)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import secrets
 import signal
@@ -103,8 +104,16 @@ class Suite:
             log = (self.log_dir / f"{spec.name}.log").open("ab")
             self.processes[spec.name] = subprocess.Popen(
                 [
-                    sys.executable, "-m", "uvicorn", spec.factory, "--factory",
-                    "--host", "127.0.0.1", "--port", str(spec.port), "--no-access-log",
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    spec.factory,
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(spec.port),
+                    "--no-access-log",
                 ],
                 env=env,
                 stdout=log,
@@ -160,10 +169,8 @@ def _kafka(root: Path, action: str, port: int, data_dir: Path) -> None:
 
 def _down(root: Path, var_dir: Path, kafka_port: int) -> None:
     for pid_file in (var_dir / "run").glob("*.pid"):
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
         pid_file.unlink(missing_ok=True)
     _kafka(root, "stop", kafka_port, var_dir / "kafka")
 
@@ -172,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devrun", description=__doc__)
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("--root", type=Path, default=Path.cwd())
-    parser.add_argument("--kafka-port", type=int, default=int(os.environ.get("XINFANG_LOCAL_KAFKA_PORT", "9092")))
+    parser.add_argument(
+        "--kafka-port", type=int, default=int(os.environ.get("XINFANG_LOCAL_KAFKA_PORT", "9092"))
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     var_dir = root / "var"

@@ -66,4 +66,3 @@ class DeadlineScheduled(EventData):
     period_unit: PeriodUnit
     policy_version: str = Field(min_length=1)
     legal_basis: str = Field(min_length=1)
-

@@ -7,7 +7,7 @@ import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.topics import TOPICS, TopicSpec
@@ -51,7 +51,9 @@ def ensure_topics(
                 request_timeout_ms=settings.request_timeout_ms,
             )
             break
-        except NoBrokersAvailable:
+        except KafkaError:
+            # kafka-python 3 raises KafkaTimeoutError when it cannot bootstrap: keep trying
+            # while the broker starts, then give up with that error.
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)

@@ -24,7 +24,7 @@ async def _run_check(check: ReadinessCheck) -> bool:
         if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
             result = await asyncio.wait_for(result, timeout=5)
         return bool(result)
-    except Exception:  # noqa: BLE001 - a failing check means "not ready", never a 500
+    except Exception:
         log.warning("readiness check failed", exc_info=True)
         return False
 
@@ -62,8 +62,6 @@ def install_observability(
 ) -> None:
     """Mount the operations endpoints and publish the build info metric."""
     if service not in _build_info:
-        _build_info[service] = Info(
-            f"xinfang_{service}_build", f"Build information of the {service} service"
-        )
+        _build_info[service] = Info(f"xinfang_{service}_build", f"Build information of the {service} service")
     _build_info[service].info({"version": version, "service": service})
     app.include_router(observability_router(service, checks))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +24,12 @@ class KafkaSettings(XinfangSettings):
         default="127.0.0.1:9092", description="comma-separated host:port list of brokers"
     )
     client_id_prefix: str = Field(default="xinfang", description="prefix of Kafka client ids")
-    request_timeout_ms: int = Field(default=30000, ge=1000)
+    request_timeout_ms: int = Field(default=30000, ge=1000, description="Kafka request timeout")
+    session_timeout_ms: int = Field(
+        default=10000,
+        ge=6000,
+        description="consumer group session: how soon a dead consumer's partitions move to another",
+    )
 
     @property
     def servers(self) -> list[str]:
@@ -36,3 +44,14 @@ class LogSettings(XinfangSettings):
 
     level: str = Field(default="INFO", description="root log level")
     json_format: bool = Field(default=True, alias="XINFANG_LOG_JSON", description="JSON lines")
+
+
+class StreamSettings(XinfangSettings):
+    """Faust stream processing (``XINFANG_STREAM_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="XINFANG_STREAM_")
+
+    data_dir: Path = Field(
+        default=Path(tempfile.gettempdir()) / "xinfang-faust",
+        description="faust's scratch folder; tables live in memory and are rebuilt from Kafka",
+    )

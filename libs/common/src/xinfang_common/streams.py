@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 
 from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event
-from xinfang_common.settings import KafkaSettings
+from xinfang_common.settings import KafkaSettings, StreamSettings
 from xinfang_common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,20 @@ EVENTS_CONSUMED = Counter(
 )
 
 
-def make_faust_app(service: str, kafka: KafkaSettings, **overrides: Any) -> faust.App:
+def make_faust_app(
+    service: str, kafka: KafkaSettings, stream: StreamSettings | None = None, **overrides: Any
+) -> faust.App:
     """A faust app that runs inside the service's FastAPI process (no faust web server).
 
     Values are raw bytes: the CloudEvents envelope is parsed by pydantic, so that a bad
-    message becomes a dead letter instead of a crash in faust's deserialiser.
+    message becomes a dead letter instead of a crash in faust's deserialiser. The session is
+    short so that a restarted process takes its partitions back quickly; faust refuses a
+    session timeout above the request timeout.
     """
+    stream = stream or StreamSettings()
     options: dict[str, Any] = {
+        # Not the working directory: the service user cannot write there in the images.
+        "datadir": str(stream.data_dir),
         "broker": [f"kafka://{server}" for server in kafka.servers],
         "web_enabled": False,
         "value_serializer": "raw",
@@ -42,6 +49,7 @@ def make_faust_app(service: str, kafka: KafkaSettings, **overrides: Any) -> faus
         "topic_disable_leader": True,
         "producer_acks": -1,
         "broker_request_timeout": kafka.request_timeout_ms / 1000,
+        "broker_session_timeout": min(kafka.session_timeout_ms, kafka.request_timeout_ms) / 1000,
         "consumer_auto_offset_reset": "earliest",
         "id": f"xinfang-{service}",
     }

@@ -1,0 +1,1 @@
+"""Xinfang alerts: legal deadlines of petition cases, later warnings and escalation."""

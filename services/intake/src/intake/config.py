@@ -1,0 +1,57 @@
+"""Intake settings (``INTAKE_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from xinfang_common.settings import XinfangSettings
+
+
+class IntakeSettings(XinfangSettings):
+    """How the intake service stores petitions, protects personal data and talks to Kafka."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_")
+
+    service_name: str = Field(
+        default="intake", min_length=1, description="name used in logs, metrics and Kafka client ids"
+    )
+    database_url: str = Field(
+        default="sqlite:///var/intake.db",
+        description="SQLAlchemy URL of intake's own database: sqlite:///path or "
+        "postgresql+psycopg://user:password@host/db",
+    )
+    encryption_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated Fernet keys for personal data at rest; the first encrypts, "
+        "all decrypt (rotation: put the new key first, keep the old ones until re-encrypted); "
+        "required, the service refuses to start without a valid key",
+    )
+    outbox_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="longest pause of the outbox relay between looks for unpublished events "
+        "(it also wakes at once when a petition is registered)",
+    )
+    outbox_batch_size: int = Field(
+        default=100, ge=1, le=10000, description="events the outbox relay publishes per round"
+    )
+    kafka_retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest back-off between attempts to reach Kafka while it is unavailable",
+    )
+    kafka_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long one attempt to connect to Kafka may take"
+    )
+    consumer_group: str = Field(
+        default="xinfang-intake",
+        min_length=1,
+        description="Kafka consumer group for CaseAssigned; every intake replica must share it",
+    )
+    consumer_enabled: bool = Field(
+        default=True, description="consume CaseAssigned events (off only for maintenance or tests)"
+    )
+    relay_enabled: bool = Field(
+        default=True, description="publish the outbox to Kafka (off only for maintenance or tests)"
+    )

@@ -1,0 +1,245 @@
+"""The CaseAssigned consumer thread: applies routing decisions to cases, dead-letters failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import String, select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from intake import metrics
+from intake.db import Base
+from intake.errors import PetitionNotFound
+from intake.petitions.service import apply_case_assigned
+from xinfang_common.cloudevents import EventDecodeError, decode_event, utcnow
+from xinfang_common.events import CaseAssigned
+from xinfang_common.settings import KafkaSettings
+from xinfang_common.topics import CASE_ASSIGNED, INTAKE
+
+log = logging.getLogger(__name__)
+
+
+class ProcessedEvent(Base):
+    """Ids of events already applied, so that a redelivered event is dropped."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    processed_at: Mapped[datetime]
+
+
+class TransientFailure(Exception):
+    """Processing failed for a reason that retrying may cure (database or Kafka down)."""
+
+
+def already_processed(session: Session, event_id: str) -> bool:
+    """Whether the event was applied before."""
+    return (
+        session.scalar(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id == event_id)) is not None
+    )
+
+
+def apply_message(session_factory: sessionmaker[Session], raw: bytes | None) -> str:
+    """Apply one CaseAssigned message in one transaction; returns "applied" or "duplicate".
+
+    Raises EventDecodeError or PetitionNotFound for a message that will never succeed, and
+    TransientFailure when the database could not be used.
+    """
+    event = decode_event(raw, CaseAssigned, CASE_ASSIGNED.event_type)
+    try:
+        with session_factory.begin() as session:
+            if already_processed(session, event.id):
+                return "duplicate"
+            session.add(ProcessedEvent(event_id=event.id, topic=CASE_ASSIGNED.name, processed_at=utcnow()))
+            apply_case_assigned(session, event=event)
+    except IntegrityError:
+        # Another replica applied it between our check and our insert (during a rebalance).
+        return "duplicate"
+    except OperationalError as exc:
+        raise TransientFailure(f"database unavailable: {exc}") from exc
+    return "applied"
+
+
+ConsumerFactory = Callable[[], KafkaConsumer]
+ProducerFactory = Callable[[], KafkaProducer]
+
+
+def kafka_consumer_factory(
+    kafka: KafkaSettings, *, group_id: str, client_id: str, connect_timeout_seconds: float
+) -> ConsumerFactory:
+    """A factory of consumers of CaseAssigned that commit offsets only by hand."""
+
+    def make() -> KafkaConsumer:
+        return KafkaConsumer(
+            CASE_ASSIGNED.name,
+            bootstrap_servers=kafka.servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            bootstrap_timeout_ms=int(connect_timeout_seconds * 1000),
+            request_timeout_ms=kafka.request_timeout_ms,
+        )
+
+    return make
+
+
+class CaseAssignedConsumer:
+    """A thread that reads CaseAssigned, applies each event once and commits after it."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        consumer_factory: ConsumerFactory,
+        dead_letter_producer_factory: ProducerFactory,
+        *,
+        retry_max_seconds: float = 30.0,
+        poll_timeout_ms: int = 500,
+        ack_timeout_seconds: float = 35.0,
+    ) -> None:
+        self._session_factory = session_factory
+        self._consumer_factory = consumer_factory
+        self._producer_factory = dead_letter_producer_factory
+        self._retry_max_seconds = retry_max_seconds
+        self._poll_timeout_ms = poll_timeout_ms
+        self._ack_timeout_seconds = ack_timeout_seconds
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._kafka_ok = False
+        self.dead_letter_topic = CASE_ASSIGNED.dlq(INTAKE)
+
+    @property
+    def kafka_ok(self) -> bool:
+        """Whether the consumer is connected and its last round reached Kafka."""
+        return self._kafka_ok
+
+    def start(self) -> None:
+        """Start the consumer thread."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="intake-case-assigned", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the message in hand, commit, leave the group and stop the thread."""
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("CaseAssigned consumer did not stop in time")
+
+    def _run(self) -> None:
+        backoff = 0.0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._round()
+                    backoff = 0.0
+                except (TransientFailure, KafkaError, SQLAlchemyError, OSError) as exc:
+                    if not isinstance(exc, TransientFailure | SQLAlchemyError):
+                        self._kafka_ok = False
+                        self._close()
+                    backoff = min(max(backoff * 2, 0.5), self._retry_max_seconds)
+                    log.warning(
+                        "CaseAssigned consumer round failed; retrying",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:500], "retry_in_s": backoff},
+                    )
+                    self._stopping.wait(backoff)
+        except Exception:
+            log.exception("CaseAssigned consumer crashed")
+            raise
+        finally:
+            self._kafka_ok = False
+            self._close()
+
+    def _round(self) -> None:
+        consumer = self._ensure_consumer()
+        batches = list(consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=100).items())
+        for index, (tp, messages) in enumerate(batches):
+            done: int | None = None
+            try:
+                for message in messages:
+                    self._handle(message)
+                    done = message.offset
+            except (TransientFailure, KafkaError):
+                # Rewind to the first message not handled, here and in the partitions not yet
+                # reached, so that the next poll after the back-off reads them again.
+                consumer.seek(tp, done + 1 if done is not None else messages[0].offset)
+                for later_tp, later_messages in batches[index + 1 :]:
+                    consumer.seek(later_tp, later_messages[0].offset)
+                self._commit(consumer, tp, done)
+                raise
+            self._commit(consumer, tp, done)
+
+    @staticmethod
+    def _commit(consumer: KafkaConsumer, tp: TopicPartition, last_done: int | None) -> None:
+        if last_done is not None:
+            consumer.commit({tp: OffsetAndMetadata(last_done + 1, "", -1)})
+
+    def _handle(self, message: Any) -> None:
+        try:
+            outcome = apply_message(self._session_factory, message.value)
+        except (EventDecodeError, PetitionNotFound) as exc:
+            self._dead_letter(message, str(exc))
+            outcome = "dead_lettered"
+        except TransientFailure:
+            raise
+        except Exception as exc:
+            log.warning("CaseAssigned processing failed", exc_info=True)
+            self._dead_letter(message, f"{type(exc).__name__}: {exc}")
+            outcome = "dead_lettered"
+        metrics.EVENTS_CONSUMED.labels(outcome).inc()
+
+    def _dead_letter(self, message: Any, reason: str) -> None:
+        log.warning(
+            "dead-lettering message",
+            extra={"topic": message.topic, "offset": message.offset, "reason": reason[:500]},
+        )
+        producer = self._ensure_producer()
+        future = producer.send(
+            self.dead_letter_topic,
+            key=message.key,
+            value=message.value if message.value is not None else b"",
+            headers=[
+                ("x-error", reason[:1000].encode()),
+                ("x-source-topic", message.topic.encode()),
+                ("x-consumer", INTAKE.encode()),
+                ("x-source-partition", str(message.partition).encode()),
+                ("x-source-offset", str(message.offset).encode()),
+            ],
+        )
+        future.get(timeout=self._ack_timeout_seconds)
+
+    def _ensure_consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            self._consumer = self._consumer_factory()
+            self._kafka_ok = True
+            log.info("CaseAssigned consumer connected to Kafka")
+        return self._consumer
+
+    def _ensure_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._producer_factory()
+        return self._producer
+
+    def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        for client in (consumer, producer):
+            if client is None:
+                continue
+            try:
+                client.close()
+            except Exception:
+                log.debug("error while closing a Kafka client", exc_info=True)

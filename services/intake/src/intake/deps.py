@@ -1,0 +1,58 @@
+"""FastAPI dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import IntakeSettings
+from intake.consumers import CaseAssignedConsumer
+from intake.crypto import PersonalDataCipher
+from intake.outbox import OutboxRelay
+
+
+@dataclass
+class IntakeState:
+    """What the app's lifespan builds and the endpoints use."""
+
+    settings: IntakeSettings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    cipher: PersonalDataCipher
+    relay: OutboxRelay
+    consumer: CaseAssignedConsumer
+
+
+def get_state(request: Request) -> IntakeState:
+    """The running service's state."""
+    state: IntakeState = request.app.state.intake
+    return state
+
+
+StateDep = Annotated[IntakeState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    """A database session for one request."""
+    with state.session_factory() as session:
+        yield session
+
+
+def get_cipher(state: StateDep) -> PersonalDataCipher:
+    """The personal-data cipher."""
+    return state.cipher
+
+
+def get_relay(state: StateDep) -> OutboxRelay:
+    """The outbox relay, to wake after a commit."""
+    return state.relay
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+CipherDep = Annotated[PersonalDataCipher, Depends(get_cipher)]
+RelayDep = Annotated[OutboxRelay, Depends(get_relay)]

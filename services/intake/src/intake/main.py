@@ -1,0 +1,111 @@
+"""The intake service: registers petitions, relays their events and follows routing's decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from intake.config import IntakeSettings
+from intake.consumers import CaseAssignedConsumer, kafka_consumer_factory
+from intake.crypto import PersonalDataCipher
+from intake.db import create_tables, database_ready, make_engine, make_session_factory
+from intake.deps import IntakeState
+from intake.errors import install_database_error_handler
+from intake.outbox import OutboxRelay, kafka_producer_factory
+from intake.petitions.endpoints import router as petitions_router
+from xinfang_common.errors import install_error_handlers
+from xinfang_common.logging import configure_logging
+from xinfang_common.observability import install_observability
+from xinfang_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
+    """Build the intake app; missing or invalid encryption keys raise EncryptionKeyError here."""
+    settings = settings or IntakeSettings()
+    kafka = kafka or KafkaSettings()
+    configure_logging(settings.service_name)
+    cipher = PersonalDataCipher.from_setting(settings.encryption_keys.get_secret_value())
+    engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    client_id = f"{kafka.client_id_prefix}-{settings.service_name}"
+    # Wait a little longer for an ack than the producer's own delivery timeout.
+    ack_timeout = kafka.request_timeout_ms / 1000 + 10
+    producer_factory = kafka_producer_factory(
+        kafka, client_id=client_id, connect_timeout_seconds=settings.kafka_connect_timeout_seconds
+    )
+    relay = OutboxRelay(
+        session_factory,
+        producer_factory,
+        poll_seconds=settings.outbox_poll_seconds,
+        batch_size=settings.outbox_batch_size,
+        retry_max_seconds=settings.kafka_retry_max_seconds,
+        ack_timeout_seconds=ack_timeout,
+    )
+    consumer = CaseAssignedConsumer(
+        session_factory,
+        kafka_consumer_factory(
+            kafka,
+            group_id=settings.consumer_group,
+            client_id=client_id,
+            connect_timeout_seconds=settings.kafka_connect_timeout_seconds,
+        ),
+        kafka_producer_factory(
+            kafka,
+            client_id=f"{client_id}-dlq",
+            connect_timeout_seconds=settings.kafka_connect_timeout_seconds,
+        ),
+        retry_max_seconds=settings.kafka_retry_max_seconds,
+        ack_timeout_seconds=ack_timeout,
+    )
+    state = IntakeState(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        cipher=cipher,
+        relay=relay,
+        consumer=consumer,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(create_tables, engine)
+        if settings.relay_enabled:
+            relay.start()
+        if settings.consumer_enabled:
+            consumer.start()
+        log.info("intake started", extra={"kafka": kafka.bootstrap_servers})
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(consumer.stop)
+            await asyncio.to_thread(relay.stop)
+            engine.dispose()
+
+    async def database_check() -> bool:
+        return await asyncio.to_thread(database_ready, engine)
+
+    def kafka_check() -> bool:
+        relay_ok = relay.kafka_ok or not settings.relay_enabled
+        consumer_ok = consumer.kafka_ok or not settings.consumer_enabled
+        return relay_ok and consumer_ok
+
+    app = FastAPI(
+        title="Xinfang intake",
+        summary="Registers petitions (登记) and shows each case's progress.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.intake = state
+    install_error_handlers(app)
+    install_database_error_handler(app)
+    install_observability(
+        app, settings.service_name, checks={"database": database_check, "kafka": kafka_check}
+    )
+    app.include_router(petitions_router)
+    return app

@@ -1,0 +1,32 @@
+"""Prometheus metrics of the intake service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+PETITIONS_REGISTERED = Counter(
+    "xinfang_intake_petitions_registered_total",
+    "Petitions registered, by channel",
+    ["channel"],
+)
+
+OUTBOX_PENDING = Gauge(
+    "xinfang_intake_outbox_pending",
+    "Events written to the outbox and not yet acknowledged by Kafka",
+)
+
+OUTBOX_PUBLISHED = Counter(
+    "xinfang_intake_outbox_published_total",
+    "Outbox events acknowledged by Kafka and marked published",
+)
+
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "xinfang_intake_outbox_publish_failures_total",
+    "Relay rounds that failed to reach Kafka and will be retried",
+)
+
+EVENTS_CONSUMED = Counter(
+    "xinfang_intake_events_consumed_total",
+    "CaseAssigned events taken from Kafka, by outcome (applied, duplicate, dead_lettered)",
+    ["outcome"],
+)

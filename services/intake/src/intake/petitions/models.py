@@ -1,0 +1,85 @@
+"""Tables of registered petitions, their petitioners (encrypted) and their timelines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from intake.db import Base
+
+
+class PetitionStatus:
+    """Where a case stands; more states come with acceptance and replies."""
+
+    REGISTERED = "registered"
+    ROUTED = "routed"
+
+
+class Petition(Base):
+    """One petition (信访事项) as registered, with the unit it was assigned to."""
+
+    __tablename__ = "petitions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tracking_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    petition_type: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(String(6))
+    subject_unit: Mapped[str | None] = mapped_column(String(64))
+    anonymous: Mapped[bool]
+    group_size: Mapped[int | None] = mapped_column(Integer)
+    petitioner_count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime]
+    registered_at: Mapped[datetime]
+    assigned_unit_code: Mapped[str | None] = mapped_column(String(64))
+    assigned_unit_name: Mapped[str | None] = mapped_column(String(200))
+    assigned_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    petitioners: Mapped[list[Petitioner]] = relationship(
+        back_populates="petition", order_by="Petitioner.position", cascade="all, delete-orphan"
+    )
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="petition", order_by="TimelineEntry.id", cascade="all, delete-orphan"
+    )
+
+    # Newest-first listing pages by (registered_at, id).
+    __table_args__ = (Index("ix_petitions_registered_at_id", "registered_at", "id"),)
+
+
+class Petitioner(Base):
+    """A petitioner (信访人) or representative; every personal field is a Fernet token."""
+
+    __tablename__ = "petitioners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    petition_id: Mapped[str] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name_enc: Mapped[str] = mapped_column(Text)
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    address_enc: Mapped[str | None] = mapped_column(Text)
+
+    petition: Mapped[Petition] = relationship(back_populates="petitioners")
+
+
+class TimelineEntry(Base):
+    """One step in a case's history: what happened, when, by whom, with details."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    petition_id: Mapped[str] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    petition: Mapped[Petition] = relationship(back_populates="timeline")

@@ -1,0 +1,218 @@
+"""Request and response bodies of the petitions API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import phonenumbers
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+from xinfang_common.cloudevents import utcnow
+from xinfang_common.domain import Channel, PetitionType, RegionCode
+
+MAX_REPRESENTATIVES = 5
+"""A group visit sends at most five representatives (信访工作条例 Art. 20)."""
+
+RECEIVED_AT_MAX_SKEW = timedelta(minutes=5)
+"""How far in the future a client's clock may put ``received_at``."""
+
+_IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def validate_id_number(value: str) -> str:
+    """A PRC resident ID number (18 characters, valid birth date and checksum), upper-case X."""
+    try:
+        return str(ric.validate(value)).upper()
+    except StdnumValidationError as exc:
+        raise ValueError(f"not a valid resident ID number: {str(exc).lower()}") from exc
+
+
+def validate_phone(value: str) -> str:
+    """A valid mainland number (mobile or landline with area code), returned in E.164."""
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if number.country_code != 86 or not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number in China (mobile, or landline with area code)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class PetitionerCreate(BaseModel):
+    """A petitioner or representative as given at registration."""
+
+    model_config = _IN
+
+    name: str = Field(min_length=1, max_length=50, description="full name")
+    id_number: str | None = Field(
+        default=None, description="18-character resident ID number (居民身份证号码); checksum verified"
+    )
+    phone: str | None = Field(default=None, max_length=32, description="mobile or landline with area code")
+    address: str | None = Field(default=None, max_length=200)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        return None if value is None else validate_id_number(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else validate_phone(value)
+
+
+class PetitionCreate(BaseModel):
+    """A petition to register (登记)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "channel": "online",
+                    "petition_type": "claim",
+                    "category": "城乡建设",
+                    "title": "小区楼下夜间施工噪音扰民",
+                    "content": "某小区旁工地连续多日夜间施工，影响居民休息，请求相关部门处理。",
+                    "region": "430104",
+                    "petitioners": [{"name": "张三", "phone": "13812345678"}],
+                }
+            ]
+        },
+    )
+
+    channel: Channel
+    petition_type: PetitionType | None = Field(
+        default=None, description="leave out to let routing classify the text"
+    )
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=200)
+    content: str = Field(min_length=1, max_length=20000)
+    region: RegionCode = Field(description="6-digit GB/T 2260 code of where the matter arises (属地)")
+    subject_unit: str | None = Field(
+        default=None, min_length=1, max_length=64, description="code of the unit complained about, if any"
+    )
+    received_at: AwareDatetime | None = Field(
+        default=None, description="when the petition arrived (with offset); defaults to now"
+    )
+    anonymous: bool = False
+    group_size: int | None = Field(
+        default=None, ge=1, le=100000, description="people behind a group petition (集体访)"
+    )
+    petitioners: Annotated[
+        list[PetitionerCreate],
+        Field(
+            default_factory=list,
+            max_length=MAX_REPRESENTATIVES,
+            validate_default=True,
+            description="the petitioner, or up to 5 representatives; may be empty only if anonymous",
+        ),
+    ]
+
+    @field_validator("received_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > utcnow() + RECEIVED_AT_MAX_SKEW:
+            raise ValueError("must not lie in the future")
+        return value
+
+    @field_validator("petitioners")
+    @classmethod
+    def _someone_unless_anonymous(
+        cls, value: list[PetitionerCreate], info: ValidationInfo
+    ) -> list[PetitionerCreate]:
+        if not value and not info.data.get("anonymous", False):
+            raise ValueError("at least one petitioner is required unless the petition is anonymous")
+        group_size = info.data.get("group_size")
+        if group_size is not None and group_size < len(value):
+            raise ValueError(f"{len(value)} representatives but group_size is {group_size}")
+        return value
+
+    @property
+    def petitioner_count(self) -> int:
+        """People behind the petition: the group size when given, else the petitioners listed."""
+        return self.group_size if self.group_size is not None else len(self.petitioners)
+
+
+class PetitionCreated(BaseModel):
+    """The registration receipt; the only place the tracking code is ever shown."""
+
+    id: str
+    tracking_code: str = Field(
+        description="查询码: give it to the petitioner; it is not stored and cannot be shown again"
+    )
+    status: str
+    channel: Channel
+    region: str
+    received_at: datetime
+    registered_at: datetime
+
+
+class AssignedUnit(BaseModel):
+    """The unit a case was forwarded or assigned to."""
+
+    code: str
+    name: str
+    assigned_at: datetime
+
+
+class PetitionerMasked(BaseModel):
+    """A petitioner with personal data masked; the address is never shown here."""
+
+    name: str
+    id_number: str | None = None
+    phone: str | None = None
+
+
+class TimelineEntryRead(BaseModel):
+    """One step of a case's history."""
+
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class PetitionRead(BaseModel):
+    """A case as staff see it without the right to unmask petitioners."""
+
+    id: str
+    status: str
+    channel: Channel
+    petition_type: PetitionType | None
+    category: str | None
+    title: str
+    content: str
+    region: str
+    subject_unit: str | None
+    anonymous: bool
+    group_size: int | None
+    petitioner_count: int
+    received_at: datetime
+    registered_at: datetime
+    assigned_unit: AssignedUnit | None
+    petitioners: list[PetitionerMasked]
+    timeline: list[TimelineEntryRead]
+
+
+class PetitionSummary(BaseModel):
+    """A line of the case list."""
+
+    id: str
+    status: str
+    channel: Channel
+    region: str
+    title: str
+    registered_at: datetime
+    assigned_unit_code: str | None
+
+
+class PetitionPage(BaseModel):
+    """A page of cases, newest first; pass ``next_cursor`` back to get the next page."""
+
+    items: list[PetitionSummary]
+    next_cursor: str | None

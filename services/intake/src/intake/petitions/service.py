@@ -1,0 +1,231 @@
+"""Registering petitions, reading them back masked, and applying routing decisions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from intake import metrics, outbox
+from intake.crypto import PersonalDataCipher
+from intake.errors import PetitionNotFound
+from intake.masking import mask_id_number, mask_name, mask_phone
+from intake.petitions.models import Petition, Petitioner, PetitionStatus, TimelineEntry
+from intake.petitions.repository import PetitionRepository
+from intake.petitions.schemas import (
+    AssignedUnit,
+    PetitionCreate,
+    PetitionCreated,
+    PetitionerMasked,
+    PetitionPage,
+    PetitionRead,
+    PetitionSummary,
+    TimelineEntryRead,
+)
+from intake.tracking_codes import hash_tracking_code, new_tracking_code
+from xinfang_common.cloudevents import CloudEvent, build_event, utcnow
+from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.topics import PETITION_REGISTERED
+
+ACTOR_INTAKE = "intake"
+ACTOR_ROUTING = "routing"
+
+
+def register_petition(
+    session: Session, *, data: PetitionCreate, cipher: PersonalDataCipher
+) -> PetitionCreated:
+    """Store the petition, its encrypted petitioners and its PetitionRegistered event atomically."""
+    now = utcnow()
+    case_id = str(uuid.uuid4())
+    tracking_code = new_tracking_code()
+    received_at = data.received_at or now
+    petition = Petition(
+        id=case_id,
+        tracking_code_hash=hash_tracking_code(tracking_code),
+        status=PetitionStatus.REGISTERED,
+        channel=data.channel.value,
+        petition_type=data.petition_type.value if data.petition_type else None,
+        category=data.category,
+        title=data.title,
+        content=data.content,
+        region=data.region,
+        subject_unit=data.subject_unit,
+        anonymous=data.anonymous,
+        group_size=data.group_size,
+        petitioner_count=data.petitioner_count,
+        received_at=received_at,
+        registered_at=now,
+        updated_at=now,
+        petitioners=[
+            Petitioner(
+                position=position,
+                name_enc=cipher.encrypt(p.name),
+                id_number_enc=cipher.encrypt_optional(p.id_number),
+                phone_enc=cipher.encrypt_optional(p.phone),
+                address_enc=cipher.encrypt_optional(p.address),
+            )
+            for position, p in enumerate(data.petitioners)
+        ],
+        timeline=[
+            TimelineEntry(
+                at=now,
+                kind="registered",
+                actor=ACTOR_INTAKE,
+                detail={"channel": data.channel.value, "received_at": received_at.isoformat()},
+            )
+        ],
+    )
+    event = build_event(
+        PetitionRegistered(
+            case_id=case_id,
+            channel=data.channel,
+            petition_type=data.petition_type,
+            category=data.category,
+            region=data.region,
+            subject_unit=data.subject_unit,
+            title=data.title,
+            content=data.content,
+            anonymous=data.anonymous,
+            petitioner_count=data.petitioner_count,
+            received_at=received_at,
+            registered_at=now,
+        ),
+        event_type=PETITION_REGISTERED.event_type,
+        source=PETITION_REGISTERED.source,
+        case_id=case_id,
+        time=now,
+    )
+    with session.begin():
+        PetitionRepository(session).add(petition)
+        outbox.enqueue(session, topic=PETITION_REGISTERED.name, event=event)
+    metrics.PETITIONS_REGISTERED.labels(data.channel.value).inc()
+    metrics.OUTBOX_PENDING.inc()
+    return PetitionCreated(
+        id=case_id,
+        tracking_code=tracking_code,
+        status=petition.status,
+        channel=data.channel,
+        region=data.region,
+        received_at=received_at,
+        registered_at=now,
+    )
+
+
+def _masked(petitioner: Petitioner, cipher: PersonalDataCipher) -> PetitionerMasked:
+    id_number = cipher.decrypt_optional(petitioner.id_number_enc)
+    phone = cipher.decrypt_optional(petitioner.phone_enc)
+    return PetitionerMasked(
+        name=mask_name(cipher.decrypt(petitioner.name_enc)),
+        id_number=mask_id_number(id_number) if id_number else None,
+        phone=mask_phone(phone) if phone else None,
+    )
+
+
+def get_petition(session: Session, *, case_id: str, cipher: PersonalDataCipher) -> PetitionRead:
+    """A case with its assigned unit, timeline and masked petitioners."""
+    petition = PetitionRepository(session).get(case_id)
+    if petition is None:
+        raise PetitionNotFound(f"no petition with id {case_id}")
+    assigned = None
+    if petition.assigned_unit_code and petition.assigned_unit_name and petition.assigned_at:
+        assigned = AssignedUnit(
+            code=petition.assigned_unit_code,
+            name=petition.assigned_unit_name,
+            assigned_at=petition.assigned_at,
+        )
+    return PetitionRead(
+        id=petition.id,
+        status=petition.status,
+        channel=petition.channel,
+        petition_type=petition.petition_type,
+        category=petition.category,
+        title=petition.title,
+        content=petition.content,
+        region=petition.region,
+        subject_unit=petition.subject_unit,
+        anonymous=petition.anonymous,
+        group_size=petition.group_size,
+        petitioner_count=petition.petitioner_count,
+        received_at=petition.received_at,
+        registered_at=petition.registered_at,
+        assigned_unit=assigned,
+        petitioners=[_masked(p, cipher) for p in petition.petitioners],
+        timeline=[
+            TimelineEntryRead(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in petition.timeline
+        ],
+    )
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor this service did not issue."""
+
+
+def encode_cursor(registered_at: datetime, case_id: str) -> str:
+    """An opaque cursor for the position after this petition."""
+    return base64.urlsafe_b64encode(f"{registered_at.isoformat()}|{case_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position an opaque cursor stands for."""
+    try:
+        at, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        position = datetime.fromisoformat(at)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("not a cursor returned by this API") from exc
+    if position.tzinfo is None or not case_id:
+        raise InvalidCursor("not a cursor returned by this API")
+    return position, case_id
+
+
+def list_petitions(session: Session, *, limit: int, cursor: str | None) -> PetitionPage:
+    """A page of cases, newest first."""
+    after = decode_cursor(cursor) if cursor else None
+    rows = PetitionRepository(session).list_newest_first(limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    return PetitionPage(
+        items=[
+            PetitionSummary(
+                id=p.id,
+                status=p.status,
+                channel=p.channel,
+                region=p.region,
+                title=p.title,
+                registered_at=p.registered_at,
+                assigned_unit_code=p.assigned_unit_code,
+            )
+            for p in page
+        ],
+        next_cursor=encode_cursor(page[-1].registered_at, page[-1].id) if more and page else None,
+    )
+
+
+def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) -> None:
+    """Record routing's decision on the case (in the caller's transaction)."""
+    repo = PetitionRepository(session)
+    data = event.data
+    petition = repo.get_for_update(data.case_id)
+    if petition is None:
+        raise PetitionNotFound(f"CaseAssigned for unknown case {data.case_id}")
+    petition.assigned_unit_code = data.unit_code
+    petition.assigned_unit_name = data.unit_name
+    petition.assigned_at = data.assigned_at
+    petition.status = PetitionStatus.ROUTED
+    petition.updated_at = utcnow()
+    repo.add_timeline_entry(
+        TimelineEntry(
+            petition_id=petition.id,
+            at=data.assigned_at,
+            kind="assigned",
+            actor=ACTOR_ROUTING,
+            detail={
+                "unit_code": data.unit_code,
+                "unit_name": data.unit_name,
+                "rule": data.rule,
+                "explanation": data.explanation,
+                "event_id": event.id,
+            },
+        )
+    )

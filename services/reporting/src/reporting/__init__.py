@@ -1,0 +1,1 @@
+"""Xinfang reporting: aggregate read models of petition cases, fed from Kafka."""

@@ -1,0 +1,137 @@
+"""The agents: each reads one topic and applies its events to the read model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from reporting.app import SERVICE
+from reporting.metrics import DB_RETRIES, DUPLICATE_EVENTS
+from reporting.readmodel.database import Database
+from reporting.readmodel.projector import Outcome, apply_event
+from xinfang_common.cloudevents import CloudEvent, utcnow
+from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
+from xinfang_common.streams import dlq_topic, handle_or_dead_letter, spec_topic
+from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED, PETITION_REGISTERED, TopicSpec
+
+log = logging.getLogger(__name__)
+
+CONSUMED: tuple[tuple[TopicSpec, type[BaseModel]], ...] = (
+    (PETITION_REGISTERED, PetitionRegistered),
+    (CASE_ASSIGNED, CaseAssigned),
+    (DEADLINE_SCHEDULED, DeadlineScheduled),
+)
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether a database error is about reaching the database rather than about the event."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class EventRecorder:
+    """Applies one raw message from a consumed topic; what every agent runs per message."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        dead_letters: dict[str, Any],
+        retry_max_seconds: float = 30.0,
+        retry_initial_seconds: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._database = database
+        self._dead_letters = dead_letters
+        self._retry_max_seconds = retry_max_seconds
+        self._retry_initial_seconds = retry_initial_seconds
+        self._clock = clock
+
+    async def handle(
+        self, spec: TopicSpec, data_model: type[BaseModel], raw: bytes | None, key: bytes | None
+    ) -> bool:
+        """Decode and apply; a message that cannot be decoded or applied is dead-lettered.
+
+        Returns True when the event was applied or was a duplicate.
+        """
+
+        async def record(event: CloudEvent[Any]) -> None:
+            if await self._apply_until_stored(spec, event) is Outcome.DUPLICATE:
+                DUPLICATE_EVENTS.labels(spec.name).inc()
+
+        return await handle_or_dead_letter(
+            service=SERVICE,
+            spec=spec,
+            raw=raw,
+            key=key,
+            dead_letters=self._dead_letters[spec.name],
+            handler=record,
+            data_model=data_model,
+        )
+
+    async def _apply_until_stored(self, spec: TopicSpec, event: CloudEvent[Any]) -> Outcome:
+        # An unreachable database is not the event's fault: keep trying (holding this partition,
+        # which keeps each case in order) instead of dead-lettering good events. Any other error
+        # is about the event and propagates to the dead-letter guard.
+        delay = self._retry_initial_seconds
+        while True:
+            try:
+                return await self._database.run(
+                    apply_event, self._database.sessions, event, now=self._clock()
+                )
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                DB_RETRIES.inc()
+                log.warning(
+                    "writing to the read model failed; retrying",
+                    extra={
+                        "topic": spec.name,
+                        "case_id": event.subject,
+                        "reason": f"{type(exc).__name__}: {exc}"[:500],
+                    },
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_seconds)
+
+
+def build_recorder(app: faust.App, database: Database, *, retry_max_seconds: float) -> EventRecorder:
+    """A recorder dead-lettering to reporting's own dead-letter topic of each consumed topic."""
+    return EventRecorder(
+        database=database,
+        dead_letters={spec.name: dlq_topic(app, spec, SERVICE) for spec, _ in CONSUMED},
+        retry_max_seconds=retry_max_seconds,
+    )
+
+
+def register_agents(app: faust.App, recorder: EventRecorder) -> dict[str, Any]:
+    """Attach the three agents to ``app``; returns them by name."""
+
+    @app.agent(spec_topic(app, PETITION_REGISTERED), name="record_registrations")
+    async def record_registrations(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await recorder.handle(PETITION_REGISTERED, PetitionRegistered, message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_ASSIGNED), name="record_assignments")
+    async def record_assignments(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await recorder.handle(CASE_ASSIGNED, CaseAssigned, message.value, message.key)
+
+    @app.agent(spec_topic(app, DEADLINE_SCHEDULED), name="record_deadlines")
+    async def record_deadlines(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await recorder.handle(DEADLINE_SCHEDULED, DeadlineScheduled, message.value, message.key)
+
+    return {
+        "record_registrations": record_registrations,
+        "record_assignments": record_assignments,
+        "record_deadlines": record_deadlines,
+    }

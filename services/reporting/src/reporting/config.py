@@ -1,0 +1,55 @@
+"""Settings of the reporting service (``REPORTING_*``); Kafka comes from ``XINFANG_KAFKA_*``."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from xinfang_common.settings import XinfangSettings
+
+
+class ReportingSettings(XinfangSettings):
+    """Where reporting keeps its read model and how it joins Kafka."""
+
+    model_config = SettingsConfigDict(env_prefix="REPORTING_")
+
+    database_url: str = Field(
+        default="sqlite:///var/reporting.db",
+        min_length=1,
+        description="SQLAlchemy URL of reporting's own read-model database: sqlite:///<file> or "
+        "postgresql+psycopg://user:password@host/db (postgresql:// also means psycopg 3); "
+        "the tables are created at start",
+    )
+    consumer_group: str = Field(
+        default="xinfang-reporting",
+        min_length=1,
+        description="Kafka consumer group (faust app id), shared by every reporting replica; a new "
+        "group reads every topic from the beginning, which is how the read model is rebuilt",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone in which date-only `from`/`to` filters of the statistics are "
+        "read (a date means that local day)",
+    )
+    db_retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest pause between attempts to write an event while the database is "
+        "unreachable (the event is retried, not dead-lettered)",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not an IANA time zone: {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone as an object."""
+        return ZoneInfo(self.timezone)

@@ -1,0 +1,75 @@
+"""The reporting service: a FastAPI app with the faust agents that feed its read model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from reporting.agents import CONSUMED, build_recorder, register_agents
+from reporting.app import SERVICE, build_faust_app, stream_running
+from reporting.config import ReportingSettings
+from reporting.metrics import CASE_COUNTS, install_case_counts
+from reporting.readmodel.database import Database
+from reporting.stats.endpoints import router as stats_router
+from xinfang_common.errors import install_error_handlers
+from xinfang_common.kafka_admin import ensure_topics
+from xinfang_common.logging import configure_logging
+from xinfang_common.observability import install_observability
+from xinfang_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: ReportingSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    *,
+    log_setup: bool = True,
+) -> FastAPI:
+    """Build the app; the database is created and the agents started by its lifespan."""
+    if log_setup:
+        configure_logging(SERVICE)
+    settings = settings or ReportingSettings()
+    kafka = kafka or KafkaSettings()
+    database = Database(settings.database_url)
+    faust_app = build_faust_app(kafka, consumer_group=settings.consumer_group)
+    register_agents(
+        faust_app, build_recorder(faust_app, database, retry_max_seconds=settings.db_retry_max_seconds)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await database.run(database.create_tables)
+        # Idempotent; the broker creates no topic on demand, dead-letter topics included.
+        await asyncio.to_thread(ensure_topics, kafka, specs=tuple(spec for spec, _ in CONSUMED))
+        install_case_counts(database)
+        await faust_app.start()
+        log.info("reporting started", extra={"database": database.backend, "group": settings.consumer_group})
+        try:
+            yield
+        finally:
+            await faust_app.stop()
+            CASE_COUNTS.unbind(database)
+            database.close()
+
+    app = FastAPI(
+        title="Xinfang reporting",
+        summary="Aggregate case statistics by unit, region, channel and period; never a single case.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.faust_app = faust_app
+    install_error_handlers(app)
+    install_observability(
+        app,
+        SERVICE,
+        checks={"database": lambda: database.run(database.ping), "stream": lambda: stream_running(faust_app)},
+    )
+    app.include_router(stats_router)
+    return app

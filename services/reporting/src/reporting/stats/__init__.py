@@ -1,0 +1,1 @@
+"""Aggregate statistics over the read model, served over HTTP."""

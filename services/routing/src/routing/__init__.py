@@ -1,0 +1,1 @@
+"""Routing: decides the unit responsible for each registered petition."""

@@ -1,0 +1,32 @@
+"""``/v1/routing/preview``: what routing would decide, without publishing anything."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from routing.decisions.schemas import RoutingPreviewRead, RoutingPreviewRequest
+from routing.deps import OrgTreeDep
+from routing.errors import UnroutablePetition
+from routing.rules import NoLawfulUnit, decide
+from routing.units.schemas import UnitRead
+
+router = APIRouter(prefix="/v1/routing", tags=["routing"])
+
+
+@router.post(
+    "/preview",
+    summary="Preview the routing decision for a petition (nothing is published)",
+    responses={409: {"description": "No unit may lawfully receive the petition"}},
+)
+async def preview(body: RoutingPreviewRequest, tree: OrgTreeDep) -> RoutingPreviewRead:
+    """The unit, rule and explanation routing would produce for ``body``."""
+    try:
+        decision = decide(body, tree)
+    except NoLawfulUnit as exc:
+        raise UnroutablePetition(str(exc)) from exc
+    return RoutingPreviewRead(
+        case_id=body.case_id,
+        unit=UnitRead.of(decision.unit),
+        rule=decision.rule.value,
+        explanation=decision.explanation,
+    )

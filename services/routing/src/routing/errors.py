@@ -1,0 +1,13 @@
+"""Errors the routing API returns to clients."""
+
+from __future__ import annotations
+
+from xinfang_common.errors import Conflict, NotFound
+
+
+class UnitNotFound(NotFound):
+    """No unit in the org tree has this code."""
+
+
+class UnroutablePetition(Conflict):
+    """No unit may lawfully receive the petition; it needs manual triage."""

@@ -1,0 +1,22 @@
+"""Prometheus metrics of the routing service."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+CASES_ASSIGNED = Counter(
+    "xinfang_routing_cases_assigned_total",
+    "Cases assigned to a unit and published as CaseAssigned, by the rule that decided",
+    ["rule"],
+)
+
+DECISION_SECONDS = Histogram(
+    "xinfang_routing_decision_seconds",
+    "Time to decide the responsible unit for one petition",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
+)
+
+PUBLISH_RETRIES = Counter(
+    "xinfang_routing_publish_retries_total",
+    "Failed attempts to publish a CaseAssigned that were retried",
+)

