@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import datetime
@@ -19,6 +18,7 @@ from alerts.scheduling import Scheduled, Skipped, plan_acceptance
 from alerts.tables import read_case_deadlines
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import CaseAssigned, DeadlineScheduled
+from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import handle_or_dead_letter, publish
 from xinfang_common.topics import ALERTS, CASE_ASSIGNED
 
@@ -116,19 +116,14 @@ class DeadlineScheduler:
         return True
 
     async def _publish_until_acknowledged(self, event: CloudEvent[DeadlineScheduled]) -> None:
-        delay = self._retry_initial_seconds
-        while True:
-            try:
-                await self._publish(self._scheduled_topic, event)
-                return
-            except Exception as exc:  # noqa: BLE001 - retried until Kafka takes it or we are stopped
-                metrics.PUBLISH_RETRIES.inc()
-                log.warning(
-                    "publishing DeadlineScheduled failed; retrying",
-                    extra={"case_id": event.data.case_id, "reason": f"{type(exc).__name__}: {exc}"[:500]},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_seconds)
+        await retry_until_done(
+            lambda: self._publish(self._scheduled_topic, event),
+            what="publishing DeadlineScheduled",
+            initial_seconds=self._retry_initial_seconds,
+            max_seconds=self._retry_max_seconds,
+            on_retry=metrics.PUBLISH_RETRIES.inc,
+            log_extra={"case_id": event.data.case_id},
+        )
 
 
 def install_agents(stream: AlertsStream, scheduler: DeadlineScheduler) -> Any:

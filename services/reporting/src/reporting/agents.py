@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from reporting.readmodel.database import Database
 from reporting.readmodel.projector import Outcome, apply_event
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
+from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, spec_topic
 from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED, PETITION_REGISTERED, TopicSpec
 
@@ -81,26 +81,15 @@ class EventRecorder:
         # An unreachable database is not the event's fault: keep trying (holding this partition,
         # which keeps each case in order) instead of dead-lettering good events. Any other error
         # is about the event and propagates to the dead-letter guard.
-        delay = self._retry_initial_seconds
-        while True:
-            try:
-                return await self._database.run(
-                    apply_event, self._database.sessions, event, now=self._clock()
-                )
-            except Exception as exc:
-                if not _transient(exc):
-                    raise
-                DB_RETRIES.inc()
-                log.warning(
-                    "writing to the read model failed; retrying",
-                    extra={
-                        "topic": spec.name,
-                        "case_id": event.subject,
-                        "reason": f"{type(exc).__name__}: {exc}"[:500],
-                    },
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_seconds)
+        return await retry_until_done(
+            lambda: self._database.run(apply_event, self._database.sessions, event, now=self._clock()),
+            what="writing to the read model",
+            initial_seconds=self._retry_initial_seconds,
+            max_seconds=self._retry_max_seconds,
+            retryable=_transient,
+            on_retry=DB_RETRIES.inc,
+            log_extra={"topic": spec.name, "case_id": event.subject},
+        )
 
 
 def build_recorder(app: faust.App, database: Database, *, retry_max_seconds: float) -> EventRecorder:

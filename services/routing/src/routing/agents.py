@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -16,6 +15,7 @@ from routing.org_tree import OrgTree
 from routing.rules import Decision, decide
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id, utcnow
 from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, publish, spec_topic
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
 
@@ -106,19 +106,14 @@ class PetitionRouter:
         return True
 
     async def _publish_until_acknowledged(self, event: CloudEvent[CaseAssigned]) -> None:
-        delay = self._retry_initial_seconds
-        while True:
-            try:
-                await self._publish(self._assigned_topic, event)
-                return
-            except Exception as exc:  # noqa: BLE001 - retried until Kafka takes it or we are stopped
-                PUBLISH_RETRIES.inc()
-                log.warning(
-                    "publishing CaseAssigned failed; retrying",
-                    extra={"case_id": event.data.case_id, "reason": f"{type(exc).__name__}: {exc}"[:500]},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_seconds)
+        await retry_until_done(
+            lambda: self._publish(self._assigned_topic, event),
+            what="publishing CaseAssigned",
+            initial_seconds=self._retry_initial_seconds,
+            max_seconds=self._retry_max_seconds,
+            on_retry=PUBLISH_RETRIES.inc,
+            log_extra={"case_id": event.data.case_id},
+        )
 
 
 def register_agents(app: faust.App, router: PetitionRouter) -> Any:

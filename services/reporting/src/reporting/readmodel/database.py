@@ -6,15 +6,13 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
 from reporting.readmodel.models import Base
+from xinfang_common.db import make_engine as make_common_engine
 
 T = TypeVar("T")
 
@@ -23,36 +21,9 @@ T = TypeVar("T")
 DB_THREADS = 4
 
 
-def normalise_url(url: str) -> URL:
-    """Parse ``url``; a bare ``postgresql://`` means psycopg 3, the driver this service ships."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the statistics read while an agent writes; busy_timeout makes a writer wait for
-    # the lock instead of failing at once.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def make_engine(url: str) -> Engine:
-    """An engine for SQLite (file or in-memory) or PostgreSQL (psycopg 3)."""
-    parsed = normalise_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
-            # One shared connection, or every thread would see its own empty database.
-            return create_engine(parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool)
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=DB_THREADS, max_overflow=2)
+    """An engine sized to the thread pool that runs the queries."""
+    return make_common_engine(url, pool_size=DB_THREADS, max_overflow=2)
 
 
 class Database:
