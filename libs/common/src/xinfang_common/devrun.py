@@ -143,17 +143,20 @@ class Suite:
             time.sleep(0.3)
 
     def stop(self, name: str | None = None, *, kill: bool = False) -> None:
-        """Stop every service (or the one named): SIGTERM, or SIGKILL to simulate a crash."""
-        for svc, proc in list(self.processes.items()):
-            if name is not None and svc != name:
-                continue
+        """Stop every service (or the one named): SIGTERM, or SIGKILL to simulate a crash.
+
+        All are signalled first and then awaited, so they shut down side by side.
+        """
+        chosen = {svc: proc for svc, proc in self.processes.items() if name is None or svc == name}
+        for proc in chosen.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+        for svc, proc in chosen.items():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
             del self.processes[svc]
 
     def write_pids(self, run_dir: Path) -> None:
@@ -167,10 +170,43 @@ def _kafka(root: Path, action: str, port: int, data_dir: Path) -> None:
     subprocess.run(["bash", str(root / "deploy" / "local" / "kafka.sh"), action, *args], check=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _terminate(pid: int, grace_seconds: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after the grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _down(root: Path, var_dir: Path, kafka_port: int) -> None:
-    for pid_file in (var_dir / "run").glob("*.pid"):
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    """Stop a suite started by ``up``: the services first, Kafka last, so they shut down cleanly."""
+    run_dir = var_dir / "run"
+    supervisor = _read_pid(run_dir / "devrun.pid")
+    if supervisor is not None and _pid_alive(supervisor):
+        # The supervisor stops its services and the broker in order; give it time to do so.
+        _terminate(supervisor, grace_seconds=120)
+    for pid_file in run_dir.glob("*.pid"):
+        pid = _read_pid(pid_file)
+        if pid is not None and pid != supervisor:
+            _terminate(pid, grace_seconds=30)
         pid_file.unlink(missing_ok=True)
     _kafka(root, "stop", kafka_port, var_dir / "kafka")
 
@@ -206,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         suite.start()
         suite.write_pids(var_dir / "run")
+        (var_dir / "run" / "devrun.pid").write_text(str(os.getpid()))
         suite.wait_ready()
         print("\nXinfang is up (logs in var/logs/; Ctrl-C or `make down` stops it):")
         for spec in suite.specs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -56,6 +57,19 @@ def make_faust_app(
     options.update(overrides)
     app_id = options.pop("id")
     return faust.App(app_id, **options)
+
+
+async def stop_faust_app(app: faust.App, grace_seconds: float = 15.0) -> None:
+    """Stop an embedded faust app, giving up after ``grace_seconds``.
+
+    With Kafka unreachable, faust can wait without end to commit and leave its group; a process
+    that never exits is worse than offsets left uncommitted, which only means some events are
+    delivered again and dropped as duplicates.
+    """
+    try:
+        await asyncio.wait_for(app.stop(), grace_seconds)
+    except TimeoutError:
+        log.warning("faust did not stop within %.0fs (is Kafka reachable?); exiting anyway", grace_seconds)
 
 
 def spec_topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:

@@ -20,6 +20,7 @@ from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.streams import stop_faust_app
 from xinfang_common.topics import ALERTS, CASE_ASSIGNED, DEADLINE_SCHEDULED
 
 
@@ -57,7 +58,7 @@ def create_app(
         try:
             yield
         finally:
-            await stream.app.stop()
+            await stop_faust_app(stream.app)
 
     app = FastAPI(
         title="Xinfang alerts",

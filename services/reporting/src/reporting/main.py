@@ -20,6 +20,7 @@ from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.streams import stop_faust_app
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def create_app(
         try:
             yield
         finally:
-            await faust_app.stop()
+            await stop_faust_app(faust_app)
             CASE_COUNTS.unbind(database)
             database.close()
 

@@ -20,6 +20,7 @@ from xinfang_common.errors import install_error_handlers
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.streams import stop_faust_app
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
         try:
             yield
         finally:
-            await faust_app.stop()
+            await stop_faust_app(faust_app)
 
     app = FastAPI(
         title="Xinfang routing",
