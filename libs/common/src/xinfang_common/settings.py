@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"not an IANA time zone: {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+"""An IANA time zone name such as ``Asia/Shanghai``, checked against the zone database."""
 
 
 class XinfangSettings(BaseSettings):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from alerts.policies import DEFAULT_POLICY_VERSION, POLICIES
-from xinfang_common.settings import XinfangSettings
+from xinfang_common.settings import TimeZoneName, XinfangSettings
 
 
 class AlertsSettings(XinfangSettings):
@@ -27,7 +27,7 @@ class AlertsSettings(XinfangSettings):
         description="deadline policy version for cases that start now; a case keeps the version "
         f"it started under (known: {', '.join(sorted(POLICIES))})",
     )
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Shanghai",
         description="IANA time zone whose local days the legal periods count",
     )
@@ -50,15 +50,6 @@ class AlertsSettings(XinfangSettings):
     def _known_policy(cls, value: str) -> str:
         if value not in POLICIES:
             raise ValueError(f"unknown deadline policy; known: {', '.join(sorted(POLICIES))}")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"not an IANA time zone: {value!r}") from exc
         return value
 
     @field_validator("holiday_calendar_path", mode="before")
