@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -22,8 +23,8 @@ from xinfang_common.topics import CASE_ASSIGNED
 
 @pytest.fixture
 def encryption_key() -> str:
-    """A fresh Fernet key."""
-    return Fernet.generate_key().decode()
+    """A fresh keyring of one AES-256 key with an id, as production configures it."""
+    return f"test:{base64.urlsafe_b64encode(os.urandom(32)).decode()}"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from xinfang_common.domain import RegionCode
 from xinfang_common.settings import XinfangSettings
 
 
@@ -23,9 +24,11 @@ class IntakeSettings(XinfangSettings):
     )
     encryption_keys: SecretStr = Field(
         default=SecretStr(""),
-        description="comma-separated Fernet keys for personal data at rest; the first encrypts, "
-        "all decrypt (rotation: put the new key first, keep the old ones until re-encrypted); "
-        "required, the service refuses to start without a valid key",
+        description="AES-256-GCM keyring for personal data at rest: comma-separated "
+        "<key id>:<key> entries, the key 32 random bytes in url-safe base64, the id 1-32 characters "
+        "of A-Z a-z 0-9 _ - (a bare key gets id k0); the first encrypts, all decrypt, and each "
+        "stored value names its key id (rotation: put the new key first, keep the old ones until "
+        "re-encrypted); required, the service refuses to start without a valid key",
     )
     outbox_poll_seconds: float = Field(
         default=1.0,
@@ -54,4 +57,9 @@ class IntakeSettings(XinfangSettings):
     )
     relay_enabled: bool = Field(
         default=True, description="publish the outbox to Kafka (off only for maintenance or tests)"
+    )
+    open311_default_region: RegionCode = Field(
+        default="430100",
+        description="GB/T 2260 code of the jurisdiction the Open311 endpoint serves: requests "
+        "without attribute[region] are registered here, and attribute[region] must lie within it",
     )

@@ -15,6 +15,7 @@ from intake.crypto import PersonalDataCipher
 from intake.db import create_tables, database_ready, make_engine, make_session_factory
 from intake.deps import IntakeState
 from intake.errors import install_database_error_handler
+from intake.open311.endpoints import router as open311_router
 from intake.outbox import OutboxRelay, kafka_producer_factory
 from intake.petitions.endpoints import router as petitions_router
 from xinfang_common.errors import install_error_handlers
@@ -108,4 +109,5 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
         app, settings.service_name, checks={"database": database_check, "kafka": kafka_check}
     )
     app.include_router(petitions_router)
+    app.include_router(open311_router)
     return app

@@ -54,8 +54,21 @@ class Petition(Base):
     __table_args__ = (Index("ix_petitions_registered_at_id", "registered_at", "id"),)
 
 
+PERSONAL_FIELDS = ("name", "id_number", "phone", "address")
+"""The petitioner fields stored encrypted, each in its ``<field>_enc`` column."""
+
+
+def personal_data_context(petition_id: str, position: int, field: str) -> str:
+    """The associated data binding an encrypted field to its petitioner row and column."""
+    return f"intake/petitioners/{petition_id}/{position}/{field}"
+
+
 class Petitioner(Base):
-    """A petitioner (信访人) or representative; every personal field is a Fernet token."""
+    """A petitioner (信访人) or representative; every personal field is AES-GCM encrypted.
+
+    Rows are identified for encryption by (petition_id, position), which never change, so the
+    associated data does not depend on the autoincrement id assigned at insert.
+    """
 
     __tablename__ = "petitioners"
 
@@ -68,6 +81,10 @@ class Petitioner(Base):
     address_enc: Mapped[str | None] = mapped_column(Text)
 
     petition: Mapped[Petition] = relationship(back_populates="petitioners")
+
+    def context(self, field: str) -> str:
+        """The associated data of one of this petitioner's encrypted fields."""
+        return personal_data_context(self.petition_id, self.position, field)
 
 
 class TimelineEntry(Base):

@@ -13,12 +13,19 @@ from intake import metrics, outbox
 from intake.crypto import PersonalDataCipher
 from intake.errors import PetitionNotFound
 from intake.masking import mask_id_number, mask_name, mask_phone
-from intake.petitions.models import Petition, Petitioner, PetitionStatus, TimelineEntry
+from intake.petitions.models import (
+    Petition,
+    Petitioner,
+    PetitionStatus,
+    TimelineEntry,
+    personal_data_context,
+)
 from intake.petitions.repository import PetitionRepository
 from intake.petitions.schemas import (
     AssignedUnit,
     PetitionCreate,
     PetitionCreated,
+    PetitionerCreate,
     PetitionerMasked,
     PetitionPage,
     PetitionRead,
@@ -60,14 +67,7 @@ def register_petition(
         registered_at=now,
         updated_at=now,
         petitioners=[
-            Petitioner(
-                position=position,
-                name_enc=cipher.encrypt(p.name),
-                id_number_enc=cipher.encrypt_optional(p.id_number),
-                phone_enc=cipher.encrypt_optional(p.phone),
-                address_enc=cipher.encrypt_optional(p.address),
-            )
-            for position, p in enumerate(data.petitioners)
+            _encrypted_petitioner(case_id, position, p, cipher) for position, p in enumerate(data.petitioners)
         ],
         timeline=[
             TimelineEntry(
@@ -114,11 +114,27 @@ def register_petition(
     )
 
 
+def _encrypted_petitioner(
+    case_id: str, position: int, petitioner: PetitionerCreate, cipher: PersonalDataCipher
+) -> Petitioner:
+    def context(field: str) -> str:
+        return personal_data_context(case_id, position, field)
+
+    return Petitioner(
+        petition_id=case_id,
+        position=position,
+        name_enc=cipher.encrypt(petitioner.name, context=context("name")),
+        id_number_enc=cipher.encrypt_optional(petitioner.id_number, context=context("id_number")),
+        phone_enc=cipher.encrypt_optional(petitioner.phone, context=context("phone")),
+        address_enc=cipher.encrypt_optional(petitioner.address, context=context("address")),
+    )
+
+
 def _masked(petitioner: Petitioner, cipher: PersonalDataCipher) -> PetitionerMasked:
-    id_number = cipher.decrypt_optional(petitioner.id_number_enc)
-    phone = cipher.decrypt_optional(petitioner.phone_enc)
+    id_number = cipher.decrypt_optional(petitioner.id_number_enc, context=petitioner.context("id_number"))
+    phone = cipher.decrypt_optional(petitioner.phone_enc, context=petitioner.context("phone"))
     return PetitionerMasked(
-        name=mask_name(cipher.decrypt(petitioner.name_enc)),
+        name=mask_name(cipher.decrypt(petitioner.name_enc, context=petitioner.context("name"))),
         id_number=mask_id_number(id_number) if id_number else None,
         phone=mask_phone(phone) if phone else None,
     )

@@ -1,0 +1,121 @@
+"""HTTP endpoints of the Open311 GeoReport v2 subset (``/open311/v2``); JSON only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from intake.deps import IntakeState, SessionDep, StateDep
+from intake.errors import PetitionNotFound
+from intake.open311 import service
+from intake.open311.schemas import (
+    Open311Error,
+    Service,
+    ServiceRequestCreate,
+    ServiceRequestCreated,
+    ServiceRequestRead,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": list[Open311Error], "description": "Bad input; each error names its field"},
+    503: {"model": list[Open311Error], "description": "The database is unreachable; retry later"},
+}
+
+_REQUEST_SCHEMA = ServiceRequestCreate.model_json_schema(by_alias=True)
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            service.FORM: {"schema": _REQUEST_SCHEMA},
+            "application/json": {"schema": _REQUEST_SCHEMA},
+        },
+    }
+}
+
+
+def _errors(status_code: int, errors: list[tuple[str, str]]) -> JSONResponse:
+    # Open311 errors are a list of {code, description}, not the suite's usual shape.
+    body = [Open311Error(code=status_code, description=f"{field}: {reason}") for field, reason in errors]
+    return JSONResponse(status_code=status_code, content=[e.model_dump() for e in body])
+
+
+def _unavailable(exc: OperationalError) -> JSONResponse:
+    log.warning("database unavailable", extra={"error": str(exc.orig)[:500]})
+    response = _errors(503, [("database", "cannot be reached just now; try again shortly")])
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+@router.get("/services.json", summary="Service types: the petition categories")
+def list_services() -> list[Service]:
+    """The seven top-level categories; ``jurisdiction_id`` is accepted and ignored."""
+    return service.list_services()
+
+
+def _submit(state: IntakeState, data: ServiceRequestCreate) -> ServiceRequestCreated:
+    with state.session_factory() as session:
+        return service.submit_request(
+            session,
+            data=data,
+            cipher=state.cipher,
+            default_region=state.settings.open311_default_region,
+        )
+
+
+@router.post(
+    "/requests.json",
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit a service request: registers an online petition",
+    openapi_extra=_REQUEST_BODY,
+    responses={
+        201: {"model": list[ServiceRequestCreated], "description": "The case id and tracking code"},
+        415: {"model": list[Open311Error], "description": "Neither a form nor JSON"},
+        **_ERRORS,
+    },
+)
+async def create_request(request: Request, state: StateDep) -> JSONResponse:
+    """Register the request as a petition (form-encoded as the spec says, or JSON)."""
+    try:
+        fields = service.parse_body(await request.body(), request.headers.get("content-type"))
+        data = service.read_request(fields, jurisdiction=state.settings.open311_default_region)
+    except service.InvalidRequest as exc:
+        return _errors(exc.status_code, exc.errors)
+    try:
+        created = await run_in_threadpool(_submit, state, data)
+    except ValidationError as exc:
+        # The request passed its own checks, so this is a petition rule it could not foresee.
+        return _errors(400, service.validation_errors(exc))
+    except OperationalError as exc:
+        return _unavailable(exc)
+    state.relay.notify()
+    return JSONResponse(status_code=status.HTTP_201_CREATED, content=[created.model_dump(mode="json")])
+
+
+@router.get(
+    "/requests/{service_request_id}.json",
+    summary="A service request's status and notes",
+    responses={
+        200: {"model": list[ServiceRequestRead], "description": "A list holding the one request"},
+        404: {"model": list[Open311Error], "description": "No request with this id"},
+        503: _ERRORS[503],
+    },
+)
+def read_request(service_request_id: str, session: SessionDep) -> JSONResponse:
+    """Status, notes and the responsible unit; never the petitioners or the petition text."""
+    try:
+        found = service.get_request(session, service_request_id=service_request_id)
+    except PetitionNotFound as exc:
+        return _errors(404, [("service_request_id", str(exc))])
+    except OperationalError as exc:
+        return _unavailable(exc)
+    return JSONResponse(content=[found.model_dump(mode="json")])
