@@ -1,4 +1,4 @@
-"""Vocabulary shared by every service: channels, petition types, deadline kinds, region codes."""
+"""Vocabulary shared by every service: channels, petition types, outcomes, deadline kinds, regions."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class PetitionType(StrEnum):
     SUGGESTION = "suggestion"
     REPORT = "report"
     CLAIM = "claim"
+
+
+class Outcome(StrEnum):
+    """The finding of a written opinion on a claim (Art. 32): 支持, 解释说明, 不支持."""
+
+    SUPPORTED = "supported"
+    EXPLAINED = "explained"
+    NOT_SUPPORTED = "not_supported"
 
 
 class DeadlineKind(StrEnum):

@@ -2,13 +2,19 @@
 
 Payloads carry no petitioner identity: names, ID numbers, phones and addresses stay in
 intake's encrypted store, and no topic that a handling unit can read ever carries them.
+
+Ordering: every topic is keyed by case id, so one topic delivers a case's events in order, but
+each kind of case action (accepted, declined, objected, extended, replied, closed) has its own
+topic, and a consumer may receive one case's events from different topics in any order (an
+extension before the acceptance it follows, say). Consumers must apply case actions by their
+``at`` time and the case's state, never by arrival order.
 """
 
 from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from xinfang_common.domain import Channel, DeadlineKind, PeriodUnit, PetitionType, RegionCode
+from xinfang_common.domain import Channel, DeadlineKind, Outcome, PeriodUnit, PetitionType, RegionCode
 
 
 class EventData(BaseModel):
@@ -66,3 +72,60 @@ class DeadlineScheduled(EventData):
     period_unit: PeriodUnit
     policy_version: str = Field(min_length=1)
     legal_basis: str = Field(min_length=1)
+
+
+MAX_EXTENSION_DAYS = 30
+"""An approved extension adds at most 30 days to the completion period (Art. 34)."""
+
+
+class CaseAction(EventData):
+    """Base of the facts a handling unit records on a case: who acted, for which unit, when."""
+
+    case_id: str = Field(min_length=1, max_length=64)
+    unit_code: str = Field(min_length=1, max_length=64, description="the unit that acted")
+    actor: str = Field(
+        min_length=1, max_length=64, description="id of the staff account that acted (not a name)"
+    )
+    at: AwareDatetime = Field(description="when the action was taken")
+
+
+class CaseAccepted(CaseAction):
+    """The assigned unit accepted the case for handling (受理); the completion period starts."""
+
+
+class CaseDeclined(CaseAction):
+    """The assigned unit decided not to accept the case (不予受理); it ends there."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="the reason told to the petitioner")
+
+
+class CaseObjected(CaseAction):
+    """The assigned unit objected that the matter is not its own (Art. 23); routing decides again."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="why the matter is not this unit's")
+
+
+class CaseExtended(CaseAction):
+    """The completion period was extended once, with the unit head's approval (延期, Art. 34).
+
+    Carries the days only: alerts computes the new deadline under the case's policy.
+    """
+
+    days: int = Field(ge=1, le=MAX_EXTENSION_DAYS, description="days added to the completion period")
+    reason: str = Field(min_length=1, max_length=2000, description="why, as told to the petitioner")
+    approver: str = Field(min_length=1, max_length=64, description="id of the approving unit head")
+
+
+class CaseReplied(CaseAction):
+    """The unit issued its written opinion (信访处理意见书) on the case."""
+
+    opinion: str = Field(min_length=1, max_length=20000, description="the written opinion")
+    outcome: Outcome | None = Field(
+        default=None, description="required for a claim (申诉求决类, Art. 32); optional otherwise"
+    )
+
+
+class CaseClosed(CaseAction):
+    """The case was closed (办结); nothing more happens on it at this unit."""
+
+    reason: str | None = Field(default=None, max_length=2000)

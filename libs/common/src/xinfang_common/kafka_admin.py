@@ -38,10 +38,14 @@ def ensure_topics(
     settings: KafkaSettings,
     *,
     specs: tuple[TopicSpec, ...] = TOPICS,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     wait_seconds: float = 60.0,
 ) -> list[str]:
-    """Create missing topics and return the names of those created; existing ones are kept."""
+    """Create missing topics and return the names of those created; existing ones are kept.
+
+    The replication factor defaults to ``settings.replication_factor``.
+    """
+    replication_factor = replication_factor or settings.replication_factor
     deadline = time.monotonic() + wait_seconds
     while True:
         try:

@@ -39,6 +39,9 @@ class KafkaSettings(XinfangSettings):
     )
     client_id_prefix: str = Field(default="xinfang", description="prefix of Kafka client ids")
     request_timeout_ms: int = Field(default=30000, ge=1000, description="Kafka request timeout")
+    replication_factor: int = Field(
+        default=1, ge=1, description="replicas of every topic the suite creates (3 on a production cluster)"
+    )
     session_timeout_ms: int = Field(
         default=10000,
         ge=6000,

@@ -46,6 +46,7 @@ def make_faust_app(
         "key_serializer": "raw",
         "store": "memory://",
         "topic_partitions": 6,
+        "topic_replication_factor": kafka.replication_factor,
         "topic_allow_declare": False,
         "topic_disable_leader": True,
         "producer_acks": -1,

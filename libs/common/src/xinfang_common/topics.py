@@ -8,8 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from xinfang_common.domain import Channel, DeadlineKind, PeriodUnit, PetitionType
-from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
+from xinfang_common.domain import Channel, DeadlineKind, Outcome, PeriodUnit, PetitionType
+from xinfang_common.events import (
+    CaseAccepted,
+    CaseAssigned,
+    CaseClosed,
+    CaseDeclined,
+    CaseExtended,
+    CaseObjected,
+    CaseReplied,
+    DeadlineScheduled,
+    PetitionRegistered,
+)
 
 INTAKE = "intake"
 ROUTING = "routing"
@@ -127,7 +137,124 @@ DEADLINE_SCHEDULED = TopicSpec(
     },
 )
 
-TOPICS: tuple[TopicSpec, ...] = (PETITION_REGISTERED, CASE_ASSIGNED, DEADLINE_SCHEDULED)
+_UNIT = "430104-zjj"
+_STAFF = "staff-0427"
+_T2 = datetime(2026, 3, 3, 10, 15, tzinfo=UTC).isoformat()
+_T3 = datetime(2026, 4, 20, 8, 0, tzinfo=UTC).isoformat()
+_T4 = datetime(2026, 5, 8, 7, 45, tzinfo=UTC).isoformat()
+_T5 = datetime(2026, 5, 9, 2, 0, tzinfo=UTC).isoformat()
+_ACTION_CONSUMERS = (ALERTS, REPORTING)
+
+CASE_ACCEPTED = TopicSpec(
+    name="xinfang.case.accepted.v1",
+    event_type="cn.xinfang.case.accepted.v1",
+    schema=CaseAccepted,
+    producer=INTAKE,
+    consumers=_ACTION_CONSUMERS,
+    description="The assigned unit accepted the case (受理); the completion period starts.",
+    example={"case_id": _CASE, "unit_code": _UNIT, "actor": _STAFF, "at": _T2},
+)
+
+CASE_DECLINED = TopicSpec(
+    name="xinfang.case.declined.v1",
+    event_type="cn.xinfang.case.declined.v1",
+    schema=CaseDeclined,
+    producer=INTAKE,
+    consumers=_ACTION_CONSUMERS,
+    description="The assigned unit declined the case (不予受理), with the reason; it ends there.",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T2,
+        "reason": "该事项已由人民法院受理，依法应通过诉讼程序解决，不予受理。",
+    },
+)
+
+CASE_OBJECTED = TopicSpec(
+    name="xinfang.case.objected.v1",
+    event_type="cn.xinfang.case.objected.v1",
+    schema=CaseObjected,
+    producer=INTAKE,
+    consumers=(ROUTING, ALERTS, REPORTING),
+    description="The assigned unit objected that the matter is not its own (Art. 23); the case goes "
+    "back to routing.",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T2,
+        "reason": "夜间施工噪音属生态环境部门监管职责，不属于本单位职权范围。",
+    },
+)
+
+CASE_EXTENDED = TopicSpec(
+    name="xinfang.case.extended.v1",
+    event_type="cn.xinfang.case.extended.v1",
+    schema=CaseExtended,
+    producer=INTAKE,
+    consumers=_ACTION_CONSUMERS,
+    description="The completion period was extended once, by at most 30 days, with approval (延期).",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T3,
+        "days": 30,
+        "reason": "需会同生态环境、城管等部门现场核查，情况复杂，申请延期办理。",
+        "approver": "head-0012",
+    },
+)
+
+CASE_REPLIED = TopicSpec(
+    name="xinfang.case.replied.v1",
+    event_type="cn.xinfang.case.replied.v1",
+    schema=CaseReplied,
+    producer=INTAKE,
+    consumers=_ACTION_CONSUMERS,
+    description="The unit issued its written opinion (信访处理意见书), with the outcome for a claim.",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T4,
+        "opinion": "经核查，该工地确有夜间违规施工行为，已责令其停止夜间作业并依法处罚。",
+        "outcome": Outcome.SUPPORTED.value,
+    },
+)
+
+CASE_CLOSED = TopicSpec(
+    name="xinfang.case.closed.v1",
+    event_type="cn.xinfang.case.closed.v1",
+    schema=CaseClosed,
+    producer=INTAKE,
+    consumers=_ACTION_CONSUMERS,
+    description="The case was closed (办结) at the unit that handled it.",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T5,
+        "reason": "已书面答复信访人，办结。",
+    },
+)
+
+CASE_ACTION_TOPICS: tuple[TopicSpec, ...] = (
+    CASE_ACCEPTED,
+    CASE_DECLINED,
+    CASE_OBJECTED,
+    CASE_EXTENDED,
+    CASE_REPLIED,
+    CASE_CLOSED,
+)
+"""One topic per kind of action on a case; see ``events`` on ordering across them."""
+
+TOPICS: tuple[TopicSpec, ...] = (
+    PETITION_REGISTERED,
+    CASE_ASSIGNED,
+    DEADLINE_SCHEDULED,
+    *CASE_ACTION_TOPICS,
+)
 
 
 def topic_by_name(name: str) -> TopicSpec:

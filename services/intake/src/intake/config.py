@@ -63,3 +63,10 @@ class IntakeSettings(XinfangSettings):
         description="GB/T 2260 code of the jurisdiction the Open311 endpoint serves: requests "
         "without attribute[region] are registered here, and attribute[region] must lie within it",
     )
+    idempotency_ttl_hours: int = Field(
+        default=24,
+        ge=1,
+        le=8760,
+        description="how long an Idempotency-Key is remembered: within it, a retry with the same key "
+        "and body gets the first answer and registers nothing; after it, the key counts as new",
+    )

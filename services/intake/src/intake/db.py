@@ -28,7 +28,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def create_tables(engine: Engine) -> None:
     """Create every missing table (until migrations take over)."""
     # Imported for their side effect: each module registers its tables on Base.metadata.
-    from intake import consumers, outbox  # noqa: F401
+    from intake import consumers, idempotency, outbox  # noqa: F401
     from intake.petitions import models  # noqa: F401
 
     Base.metadata.create_all(engine)

@@ -17,6 +17,7 @@ from intake.deps import IntakeState
 from intake.errors import install_database_error_handler
 from intake.open311.endpoints import router as open311_router
 from intake.outbox import OutboxRelay, kafka_producer_factory
+from intake.petitions.actions import router as actions_router
 from intake.petitions.endpoints import router as petitions_router
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.logging import configure_logging
@@ -109,5 +110,6 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
         app, settings.service_name, checks={"database": database_check, "kafka": kafka_check}
     )
     app.include_router(petitions_router)
+    app.include_router(actions_router)
     app.include_router(open311_router)
     return app

@@ -30,3 +30,15 @@ EVENTS_CONSUMED = Counter(
     "CaseAssigned events taken from Kafka, by outcome (applied, duplicate, dead_lettered)",
     ["outcome"],
 )
+
+IDEMPOTENT_REQUESTS = Counter(
+    "xinfang_intake_idempotent_requests_total",
+    "Registrations that carried an Idempotency-Key, by outcome (created, replayed, conflict)",
+    ["outcome"],
+)
+
+CASE_ACTIONS = Counter(
+    "xinfang_intake_case_actions_total",
+    "Actions taken on cases (accept, decline, object, extend, reply, close), by action",
+    ["action"],
+)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from intake import idempotency
 from intake.deps import IntakeState, SessionDep, StateDep
 from intake.errors import PetitionNotFound
 from intake.open311 import service
@@ -62,13 +63,23 @@ def list_services() -> list[Service]:
     return service.list_services()
 
 
-def _submit(state: IntakeState, data: ServiceRequestCreate) -> ServiceRequestCreated:
+def _submit(
+    state: IntakeState, data: ServiceRequestCreate, request: idempotency.IdempotentRequest | None
+) -> idempotency.Answer:
+    store = idempotency.store_of(state.cipher, ttl_hours=state.settings.idempotency_ttl_hours)
     with state.session_factory() as session:
-        return service.submit_request(
+        return store.run(
             session,
-            data=data,
-            cipher=state.cipher,
-            default_region=state.settings.open311_default_region,
+            request,
+            status_code=status.HTTP_201_CREATED,
+            register=lambda within: service.submit_request(
+                session,
+                data=data,
+                cipher=state.cipher,
+                default_region=state.settings.open311_default_region,
+                within=within,
+            ),
+            render=lambda created: [created.model_dump(mode="json")],
         )
 
 
@@ -78,27 +89,56 @@ def _submit(state: IntakeState, data: ServiceRequestCreate) -> ServiceRequestCre
     summary="Submit a service request: registers an online petition",
     openapi_extra=_REQUEST_BODY,
     responses={
-        201: {"model": list[ServiceRequestCreated], "description": "The case id and tracking code"},
+        201: {
+            "model": list[ServiceRequestCreated],
+            "description": "The case id and tracking code",
+            "headers": {idempotency.REPLAYED_HEADER: idempotency.REPLAYED_DOC},
+        },
+        409: {
+            "model": list[Open311Error],
+            "description": f"The {idempotency.HEADER} was already used with a different request",
+        },
         415: {"model": list[Open311Error], "description": "Neither a form nor JSON"},
         **_ERRORS,
     },
 )
-async def create_request(request: Request, state: StateDep) -> JSONResponse:
-    """Register the request as a petition (form-encoded as the spec says, or JSON)."""
+async def create_request(
+    request: Request,
+    state: StateDep,
+    idempotency_key: Annotated[
+        str | None,
+        # Checked here rather than by FastAPI, so a bad key is an Open311 400 like any bad field.
+        Header(
+            alias=idempotency.HEADER,
+            description=idempotency.HEADER_DESCRIPTION,
+            examples=[idempotency.HEADER_EXAMPLE],
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Register the request as a petition (form-encoded as the spec says, or JSON).
+
+    With an ``Idempotency-Key``, a retry of the same request answers as the first one did.
+    """
     try:
+        if idempotency_key is not None and (problem := idempotency.key_problem(idempotency_key)):
+            raise service.InvalidRequest([(idempotency.FIELD, problem)])
         fields = service.parse_body(await request.body(), request.headers.get("content-type"))
         data = service.read_request(fields, jurisdiction=state.settings.open311_default_region)
     except service.InvalidRequest as exc:
         return _errors(exc.status_code, exc.errors)
+    keyed = idempotency.IdempotentRequest.of(idempotency.SCOPE_OPEN311, idempotency_key, data)
     try:
-        created = await run_in_threadpool(_submit, state, data)
+        answer = await run_in_threadpool(_submit, state, data, keyed)
+    except idempotency.IdempotencyKeyReused as exc:
+        return _errors(status.HTTP_409_CONFLICT, [(idempotency.FIELD, exc.detail)])
     except ValidationError as exc:
         # The request passed its own checks, so this is a petition rule it could not foresee.
         return _errors(400, service.validation_errors(exc))
     except OperationalError as exc:
         return _unavailable(exc)
-    state.relay.notify()
-    return JSONResponse(status_code=status.HTTP_201_CREATED, content=[created.model_dump(mode="json")])
+    if not answer.replayed:
+        state.relay.notify()
+    return answer.response()
 
 
 @router.get(

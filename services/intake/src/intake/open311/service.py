@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,15 +24,25 @@ from intake.open311.schemas import (
 from intake.petitions import service as petitions
 from intake.petitions.models import TimelineEntry
 from intake.petitions.repository import PetitionRepository
-from intake.petitions.schemas import PetitionCreate
+from intake.petitions.schemas import PetitionCreate, PetitionCreated
 from xinfang_common.domain import Channel
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 100
 TITLE_LENGTH = 30
 
-# No such status exists yet (cases go registered -> routed); every case is open until it does.
+# A declined case is still open until the unit closes it (the close action).
 CLOSED_STATUSES = frozenset({"closed"})
+
+# Plain words for each case action, never its reason or opinion: anyone with the id can read them.
+_ACTION_NOTES = {
+    "accepted": "已受理，正在办理。",
+    "declined": "经审查不予受理，已告知信访人。",
+    "objected": "承办单位认为不属于其职权范围，正在重新转送。",
+    "extended": "经批准延长办理期限。",
+    "replied": "已出具处理意见。",
+    "closed": "已办结。",
+}
 
 SUBMITTED_NOTICE = "已登记为网上信访事项，将转送有权处理的机关。请保存查询码，凭它查询办理进展和评价结果。"
 
@@ -171,17 +182,37 @@ def petition_from_request(data: ServiceRequestCreate, *, default_region: str) ->
     )
 
 
-def submit_request(
-    session: Session, *, data: ServiceRequestCreate, cipher: PersonalDataCipher, default_region: str
-) -> ServiceRequestCreated:
-    """Register the request as a petition; the answer carries the tracking code, shown once."""
-    petition = petition_from_request(data, default_region=default_region)
-    created = petitions.register_petition(session, data=petition, cipher=cipher)
+def request_created(created: PetitionCreated) -> ServiceRequestCreated:
+    """The Open311 answer for a registered petition."""
     return ServiceRequestCreated(
         service_request_id=created.id,
         service_notice=SUBMITTED_NOTICE,
         x_tracking_code=created.tracking_code,
     )
+
+
+def submit_request(
+    session: Session,
+    *,
+    data: ServiceRequestCreate,
+    cipher: PersonalDataCipher,
+    default_region: str,
+    within: Callable[[Session, ServiceRequestCreated], None] | None = None,
+) -> ServiceRequestCreated:
+    """Register the request as a petition; the answer carries the tracking code, shown once.
+
+    ``within`` runs in the registration's transaction with the answer (see register_petition).
+    """
+    petition = petition_from_request(data, default_region=default_region)
+
+    def within_registration(tx: Session, created: PetitionCreated) -> None:
+        if within is not None:
+            within(tx, request_created(created))
+
+    created = petitions.register_petition(
+        session, data=petition, cipher=cipher, within=within_registration if within else None
+    )
+    return request_created(created)
 
 
 def status_notes(entry: TimelineEntry | None) -> str:
@@ -191,7 +222,7 @@ def status_notes(entry: TimelineEntry | None) -> str:
     if entry.kind == "assigned":
         unit = entry.detail.get("unit_name")
         return f"已转送{unit}办理。" if isinstance(unit, str) and unit else "已转送有权处理的机关办理。"
-    return "办理情况已更新。"
+    return _ACTION_NOTES.get(entry.kind, "办理情况已更新。")
 
 
 def get_request(session: Session, *, service_request_id: str) -> ServiceRequestRead:

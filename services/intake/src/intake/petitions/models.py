@@ -9,13 +9,16 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db import Base
+from intake.petitions.lifecycle import PetitionStatus
 
-
-class PetitionStatus:
-    """Where a case stands; more states come with acceptance and replies."""
-
-    REGISTERED = "registered"
-    ROUTED = "routed"
+__all__ = [
+    "PERSONAL_FIELDS",
+    "Petition",
+    "PetitionStatus",
+    "Petitioner",
+    "TimelineEntry",
+    "personal_data_context",
+]
 
 
 class Petition(Base):
@@ -41,6 +44,11 @@ class Petition(Base):
     assigned_unit_code: Mapped[str | None] = mapped_column(String(64))
     assigned_unit_name: Mapped[str | None] = mapped_column(String(200))
     assigned_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    extended_days: Mapped[int | None] = mapped_column(Integer)
+    replied_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
     petitioners: Mapped[list[Petitioner]] = relationship(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from intake.petitions.models import Petition, TimelineEntry
+
+
+@dataclass(frozen=True)
+class PetitionFilters:
+    """Conditions a listed petition must all meet; None means any."""
+
+    unit_code: str | None = None
+    status: str | None = None
+    petition_type: str | None = None
+    text: str | None = None
 
 
 class PetitionRepository:
@@ -36,9 +47,30 @@ class PetitionRepository:
         """Append a step to a case's history."""
         self.session.add(entry)
 
-    def list_newest_first(self, *, limit: int, after: tuple[datetime, str] | None = None) -> list[Petition]:
-        """Up to ``limit`` petitions registered before the (registered_at, id) position ``after``."""
+    def list_newest_first(
+        self,
+        *,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        filters: PetitionFilters | None = None,
+    ) -> list[Petition]:
+        """Up to ``limit`` petitions meeting ``filters``, registered before the position ``after``."""
         query = select(Petition).order_by(Petition.registered_at.desc(), Petition.id.desc()).limit(limit)
+        if filters is not None:
+            if filters.unit_code is not None:
+                query = query.where(Petition.assigned_unit_code == filters.unit_code)
+            if filters.status is not None:
+                query = query.where(Petition.status == filters.status)
+            if filters.petition_type is not None:
+                query = query.where(Petition.petition_type == filters.petition_type)
+            if filters.text is not None:
+                # autoescape: a % or _ typed by the user matches itself, not any text.
+                query = query.where(
+                    or_(
+                        Petition.title.icontains(filters.text, autoescape=True),
+                        Petition.content.icontains(filters.text, autoescape=True),
+                    )
+                )
         if after is not None:
             at, case_id = after
             query = query.where(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from intake.petitions.lifecycle import Action, PetitionStatus
 from xinfang_common.cloudevents import utcnow
-from xinfang_common.domain import Channel, PetitionType, RegionCode
+from xinfang_common.domain import Channel, Outcome, PetitionType, RegionCode
+from xinfang_common.events import MAX_EXTENSION_DAYS
 
 MAX_REPRESENTATIVES = 5
 """A group visit sends at most five representatives (信访工作条例 Art. 20)."""
@@ -195,6 +197,11 @@ class PetitionRead(BaseModel):
     received_at: datetime
     registered_at: datetime
     assigned_unit: AssignedUnit | None
+    extended_days: int | None = Field(description="days of the one approved extension, if any")
+    outcome: Outcome | None = Field(description="the outcome given with the reply, if any")
+    allowed_actions: list[Action] = Field(
+        description="what the assigned unit may do now (POST .../actions); empty while routing decides"
+    )
     petitioners: list[PetitionerMasked]
     timeline: list[TimelineEntryRead]
 
@@ -205,6 +212,7 @@ class PetitionSummary(BaseModel):
     id: str
     status: str
     channel: Channel
+    petition_type: PetitionType | None
     region: str
     title: str
     registered_at: datetime
@@ -216,3 +224,80 @@ class PetitionPage(BaseModel):
 
     items: list[PetitionSummary]
     next_cursor: str | None
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000, description="why, in plain words")]
+
+
+class AcceptAction(BaseModel):
+    """Accept the case for handling (受理); the completion period starts."""
+
+    model_config = _IN
+
+    action: Literal["accept"]
+
+
+class DeclineAction(BaseModel):
+    """Decline the case (不予受理), with the reason the petitioner is told."""
+
+    model_config = _IN
+
+    action: Literal["decline"]
+    reason: Reason
+
+
+class ObjectAction(BaseModel):
+    """Object that the matter is not this unit's (Art. 23), within 5 working days of assignment."""
+
+    model_config = _IN
+
+    action: Literal["object"]
+    reason: Reason
+
+
+class ExtendAction(BaseModel):
+    """Extend the completion period once, by at most 30 days, with the unit head's approval."""
+
+    model_config = _IN
+
+    action: Literal["extend"]
+    days: int = Field(ge=1, le=MAX_EXTENSION_DAYS, description="days added (1-30)")
+    reason: Reason
+    approver: str = Field(min_length=1, max_length=64, description="id of the approving unit head")
+
+
+class ReplyAction(BaseModel):
+    """Issue the written opinion (信访处理意见书); a claim also needs its outcome."""
+
+    model_config = _IN
+
+    action: Literal["reply"]
+    opinion: str = Field(min_length=1, max_length=20000)
+    outcome: Outcome | None = Field(
+        default=None, description="supported, explained or not_supported; required for a claim"
+    )
+
+
+class CloseAction(BaseModel):
+    """Close a replied or declined case (办结)."""
+
+    model_config = _IN
+
+    action: Literal["close"]
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+CaseActionRequest = Annotated[
+    AcceptAction | DeclineAction | ObjectAction | ExtendAction | ReplyAction | CloseAction,
+    Field(discriminator="action"),
+]
+"""The body of ``POST /v1/petitions/{id}/actions``, told apart by ``action``."""
+
+
+class TransitionConflict(BaseModel):
+    """The 409 answer to an action the case's state does not allow."""
+
+    error: Literal["TransitionNotAllowed"]
+    detail: str
+    status: PetitionStatus
+    allowed_actions: list[Action]

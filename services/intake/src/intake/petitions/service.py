@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from intake import metrics, outbox
 from intake.crypto import PersonalDataCipher
 from intake.errors import PetitionNotFound
 from intake.masking import mask_id_number, mask_name, mask_phone
+from intake.petitions import lifecycle
 from intake.petitions.models import (
     Petition,
     Petitioner,
@@ -20,7 +22,7 @@ from intake.petitions.models import (
     TimelineEntry,
     personal_data_context,
 )
-from intake.petitions.repository import PetitionRepository
+from intake.petitions.repository import PetitionFilters, PetitionRepository
 from intake.petitions.schemas import (
     AssignedUnit,
     PetitionCreate,
@@ -34,6 +36,7 @@ from intake.petitions.schemas import (
 )
 from intake.tracking_codes import hash_tracking_code, new_tracking_code
 from xinfang_common.cloudevents import CloudEvent, build_event, utcnow
+from xinfang_common.domain import PetitionType
 from xinfang_common.events import CaseAssigned, PetitionRegistered
 from xinfang_common.topics import PETITION_REGISTERED
 
@@ -42,9 +45,16 @@ ACTOR_ROUTING = "routing"
 
 
 def register_petition(
-    session: Session, *, data: PetitionCreate, cipher: PersonalDataCipher
+    session: Session,
+    *,
+    data: PetitionCreate,
+    cipher: PersonalDataCipher,
+    within: Callable[[Session, PetitionCreated], None] | None = None,
 ) -> PetitionCreated:
-    """Store the petition, its encrypted petitioners and its PetitionRegistered event atomically."""
+    """Store the petition, its encrypted petitioners and its PetitionRegistered event atomically.
+
+    ``within`` runs first in the same transaction (it remembers an Idempotency-Key's answer).
+    """
     now = utcnow()
     case_id = str(uuid.uuid4())
     tracking_code = new_tracking_code()
@@ -98,12 +108,7 @@ def register_petition(
         case_id=case_id,
         time=now,
     )
-    with session.begin():
-        PetitionRepository(session).add(petition)
-        outbox.enqueue(session, topic=PETITION_REGISTERED.name, event=event)
-    metrics.PETITIONS_REGISTERED.labels(data.channel.value).inc()
-    metrics.OUTBOX_PENDING.inc()
-    return PetitionCreated(
+    created = PetitionCreated(
         id=case_id,
         tracking_code=tracking_code,
         status=petition.status,
@@ -112,6 +117,14 @@ def register_petition(
         received_at=received_at,
         registered_at=now,
     )
+    with session.begin():
+        if within is not None:
+            within(session, created)
+        PetitionRepository(session).add(petition)
+        outbox.enqueue(session, topic=PETITION_REGISTERED.name, event=event)
+    metrics.PETITIONS_REGISTERED.labels(data.channel.value).inc()
+    metrics.OUTBOX_PENDING.inc()
+    return created
 
 
 def _encrypted_petitioner(
@@ -168,6 +181,9 @@ def get_petition(session: Session, *, case_id: str, cipher: PersonalDataCipher) 
         received_at=petition.received_at,
         registered_at=petition.registered_at,
         assigned_unit=assigned,
+        extended_days=petition.extended_days,
+        outcome=petition.outcome,
+        allowed_actions=lifecycle.allowed_actions(case_state(petition), now=utcnow()),
         petitioners=[_masked(p, cipher) for p in petition.petitioners],
         timeline=[
             TimelineEntryRead(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in petition.timeline
@@ -196,10 +212,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return position, case_id
 
 
-def list_petitions(session: Session, *, limit: int, cursor: str | None) -> PetitionPage:
-    """A page of cases, newest first."""
+def case_state(petition: Petition) -> lifecycle.CaseState:
+    """What the state machine needs to know about a stored case."""
+    return lifecycle.CaseState(
+        status=lifecycle.PetitionStatus(petition.status),
+        assigned_at=petition.assigned_at,
+        extended_days=petition.extended_days,
+        petition_type=PetitionType(petition.petition_type) if petition.petition_type else None,
+    )
+
+
+def list_petitions(
+    session: Session, *, limit: int, cursor: str | None, filters: PetitionFilters | None = None
+) -> PetitionPage:
+    """A page of cases meeting ``filters``, newest first."""
     after = decode_cursor(cursor) if cursor else None
-    rows = PetitionRepository(session).list_newest_first(limit=limit + 1, after=after)
+    rows = PetitionRepository(session).list_newest_first(limit=limit + 1, after=after, filters=filters)
     page, more = rows[:limit], len(rows) > limit
     return PetitionPage(
         items=[
@@ -207,6 +235,7 @@ def list_petitions(session: Session, *, limit: int, cursor: str | None) -> Petit
                 id=p.id,
                 status=p.status,
                 channel=p.channel,
+                petition_type=p.petition_type,
                 region=p.region,
                 title=p.title,
                 registered_at=p.registered_at,
@@ -219,12 +248,36 @@ def list_petitions(session: Session, *, limit: int, cursor: str | None) -> Petit
 
 
 def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) -> None:
-    """Record routing's decision on the case (in the caller's transaction)."""
+    """Record routing's decision on the case (in the caller's transaction).
+
+    A decision that arrives after the unit accepted, declined, replied or closed the case (a
+    late or replayed one) is noted in the timeline and otherwise ignored: status never regresses.
+    """
     repo = PetitionRepository(session)
     data = event.data
     petition = repo.get_for_update(data.case_id)
     if petition is None:
         raise PetitionNotFound(f"CaseAssigned for unknown case {data.case_id}")
+    if not lifecycle.accepts_assignment(lifecycle.PetitionStatus(petition.status)):
+        repo.add_timeline_entry(
+            TimelineEntry(
+                petition_id=petition.id,
+                at=data.assigned_at,
+                kind="assignment_ignored",
+                actor=ACTOR_ROUTING,
+                detail={
+                    "unit_code": data.unit_code,
+                    "unit_name": data.unit_name,
+                    "reason": f"the case is already {petition.status}",
+                    "event_id": event.id,
+                },
+            )
+        )
+        return
+    if petition.petition_type is None and data.petition_type is not None:
+        # Registered without a type for routing to classify: keep its answer, which decides
+        # whether a reply needs an outcome.
+        petition.petition_type = data.petition_type.value
     petition.assigned_unit_code = data.unit_code
     petition.assigned_unit_name = data.unit_name
     petition.assigned_at = data.assigned_at

@@ -1,0 +1,129 @@
+"""Taking an action on a case: guard it, record it and publish it, all in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from intake import metrics, outbox
+from intake.crypto import PersonalDataCipher
+from intake.errors import PetitionNotFound
+from intake.petitions import lifecycle
+from intake.petitions.lifecycle import PAST_TENSE, Action
+from intake.petitions.models import Petition, TimelineEntry
+from intake.petitions.repository import PetitionRepository
+from intake.petitions.schemas import (
+    AcceptAction,
+    CaseActionRequest,
+    CloseAction,
+    DeclineAction,
+    ExtendAction,
+    ObjectAction,
+    PetitionRead,
+    ReplyAction,
+)
+from intake.petitions.service import case_state, get_petition
+from xinfang_common.cloudevents import build_event, utcnow
+from xinfang_common.events import (
+    CaseAccepted,
+    CaseAction,
+    CaseClosed,
+    CaseDeclined,
+    CaseExtended,
+    CaseObjected,
+    CaseReplied,
+)
+from xinfang_common.topics import (
+    CASE_ACCEPTED,
+    CASE_CLOSED,
+    CASE_DECLINED,
+    CASE_EXTENDED,
+    CASE_OBJECTED,
+    CASE_REPLIED,
+    TopicSpec,
+)
+
+ACTOR_UNIT_STAFF = "unit-staff"
+"""Who acts until bearer tokens exist; then the token's subject takes its place."""
+
+
+def _record(
+    request: CaseActionRequest, petition: Petition, base: dict[str, Any], now: datetime
+) -> tuple[TopicSpec, CaseAction, dict[str, Any]]:
+    """Apply the action's own fields to the case; its topic, event and timeline detail."""
+    match request:
+        case AcceptAction():
+            petition.accepted_at = now
+            return CASE_ACCEPTED, CaseAccepted(**base), {}
+        case DeclineAction(reason=reason):
+            return CASE_DECLINED, CaseDeclined(**base, reason=reason), {"reason": reason}
+        case ObjectAction(reason=reason):
+            # The case goes back to routing: it is no longer this unit's (the timeline keeps who it was).
+            petition.assigned_unit_code = None
+            petition.assigned_unit_name = None
+            petition.assigned_at = None
+            return CASE_OBJECTED, CaseObjected(**base, reason=reason), {"reason": reason}
+        case ExtendAction(days=days, reason=reason, approver=approver):
+            petition.extended_days = days
+            extended = CaseExtended(**base, days=days, reason=reason, approver=approver)
+            return CASE_EXTENDED, extended, {"days": days, "reason": reason, "approver": approver}
+        case ReplyAction(opinion=opinion, outcome=outcome):
+            petition.replied_at = now
+            petition.outcome = outcome.value if outcome else None
+            replied = CaseReplied(**base, opinion=opinion, outcome=outcome)
+            return CASE_REPLIED, replied, {"opinion": opinion, "outcome": petition.outcome}
+        case CloseAction(reason=reason):
+            petition.closed_at = now
+            return CASE_CLOSED, CaseClosed(**base, reason=reason), {"reason": reason}
+    raise AssertionError(f"unhandled action {request!r}")  # pragma: no cover - the union is closed
+
+
+def take_action(
+    session: Session,
+    *,
+    case_id: str,
+    request: CaseActionRequest,
+    cipher: PersonalDataCipher,
+    actor: str = ACTOR_UNIT_STAFF,
+) -> PetitionRead:
+    """Apply ``request`` to the case, append its timeline entry and enqueue its event atomically.
+
+    Raises PetitionNotFound, TransitionNotAllowed (409) or OutcomeRequired (a claim replied
+    without its outcome).
+    """
+    now = utcnow()
+    action = Action(request.action)
+    with session.begin():
+        repo = PetitionRepository(session)
+        # Row-locked on PostgreSQL so two concurrent actions cannot both pass the guard; SQLite
+        # (WAL) refuses the second writer's stale transaction instead, which answers 503.
+        petition = repo.get_for_update(case_id)
+        if petition is None:
+            raise PetitionNotFound(f"no petition with id {case_id}")
+        state = case_state(petition)
+        new_status = lifecycle.decide(state, action, now=now)
+        if isinstance(request, ReplyAction):
+            lifecycle.check_reply(state.petition_type, request.outcome)
+        unit_code = petition.assigned_unit_code
+        if unit_code is None:  # pragma: no cover - every status that allows an action has a unit
+            raise AssertionError(f"case {case_id} in status {state.status} has no assigned unit")
+        base: dict[str, Any] = {"case_id": case_id, "unit_code": unit_code, "actor": actor, "at": now}
+        spec, data, detail = _record(request, petition, base, now)
+        petition.status = new_status
+        petition.updated_at = now
+        event = build_event(data, event_type=spec.event_type, source=spec.source, case_id=case_id, time=now)
+        repo.add_timeline_entry(
+            TimelineEntry(
+                petition_id=case_id,
+                at=now,
+                kind=PAST_TENSE[action],
+                actor=actor,
+                detail={"unit_code": unit_code, **detail, "event_id": event.id},
+            )
+        )
+        outbox.enqueue(session, topic=spec.name, event=event)
+    metrics.CASE_ACTIONS.labels(action.value).inc()
+    metrics.OUTBOX_PENDING.inc()
+    return get_petition(session, case_id=case_id, cipher=cipher)
