@@ -12,10 +12,10 @@ import faust
 
 from alerts import metrics
 from alerts.app import AlertsStream
-from alerts.calendar import HolidayCalendar
 from alerts.policies import DeadlinePolicy
 from alerts.scheduling import Scheduled, Skipped, plan_acceptance
 from alerts.tables import read_case_deadlines
+from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import CaseAssigned, DeadlineScheduled
 from xinfang_common.retry import retry_until_done

@@ -20,7 +20,7 @@ class AlertsSettings(XinfangSettings):
     holiday_calendar_path: Path | None = Field(
         default=None,
         description="YAML holiday calendar (statutory holidays and make-up working days per year); "
-        "empty means the calendar shipped with the package (alerts/data/holidays_cn.yaml)",
+        "empty means the calendar shipped with the package (xinfang_common/data/holidays_cn.yaml)",
     )
     policy_version: str = Field(
         default=DEFAULT_POLICY_VERSION,

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, PlainValidator
 
 from alerts import metrics
-from alerts.calendar import HolidayCalendar
-from alerts.deadlines import MAX_PERIOD, compute_due
 from alerts.tables import read_case_deadlines
+from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.domain import PeriodUnit
 from xinfang_common.errors import NotFound
 from xinfang_common.events import DeadlineScheduled
+from xinfang_common.periods import MAX_PERIOD, compute_due
 
 
 class DeadlinesNotFound(NotFound):

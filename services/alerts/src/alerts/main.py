@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 from alerts.agents import DeadlineScheduler, install_agents
 from alerts.app import build_stream
-from alerts.calendar import load_calendar
 from alerts.config import AlertsSettings
 from alerts.deadlines_endpoints import router as deadlines_router
 from alerts.policies import get_policy
 from alerts.tables import changelog_spec
+from xinfang_common.calendar import load_calendar
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple
 
-from alerts.deadlines import MAX_PERIOD
 from xinfang_common.domain import DeadlineKind, PeriodUnit
+from xinfang_common.periods import MAX_PERIOD
 
 
 class UnknownPolicy(LookupError):

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import RootModel
 
-from alerts.calendar import HolidayCalendar
-from alerts.deadlines import Due, compute_due
 from alerts.policies import POLICIES, DeadlinePolicy, get_policy
+from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id
 from xinfang_common.domain import DeadlineKind
 from xinfang_common.events import CaseAssigned, DeadlineScheduled
+from xinfang_common.periods import Due, compute_due
 from xinfang_common.topics import DEADLINE_SCHEDULED
 
 

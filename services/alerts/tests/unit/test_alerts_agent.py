@@ -10,12 +10,12 @@ import pytest
 from alerts import metrics
 from alerts.agents import DeadlineScheduler, install_agents
 from alerts.app import AlertsStream, build_stream
-from alerts.calendar import load_calendar
-from alerts.deadlines import SHANGHAI
 from alerts.policies import NATIONAL_2022
 from alerts.tables import read_case_deadlines
+from xinfang_common.calendar import load_calendar
 from xinfang_common.cloudevents import CloudEvent, derived_event_id
 from xinfang_common.domain import DeadlineKind
+from xinfang_common.periods import SHANGHAI
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.topics import DEADLINE_SCHEDULED
 

@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.calendar import load_calendar
 from alerts.config import AlertsSettings
-from alerts.deadlines import SHANGHAI
 from alerts.deadlines_endpoints import _table
 from alerts.main import create_app
 from alerts.policies import NATIONAL_2022
 from alerts.scheduling import Scheduled, plan_acceptance
+from xinfang_common.calendar import load_calendar
+from xinfang_common.periods import SHANGHAI
 from xinfang_common.settings import KafkaSettings
 
 

@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.calendar import load_calendar
-from alerts.deadlines import SHANGHAI
 from alerts.policies import NATIONAL_2022, POLICIES, DeadlinePolicy, Period, UnknownPolicy
 from alerts.scheduling import CaseDeadlines, Scheduled, Skipped, plan_acceptance
+from xinfang_common.calendar import load_calendar
 from xinfang_common.cloudevents import derived_event_id
 from xinfang_common.domain import DeadlineKind, PeriodUnit
+from xinfang_common.periods import SHANGHAI
 from xinfang_common.topics import DEADLINE_SCHEDULED
 
 CAL = load_calendar()

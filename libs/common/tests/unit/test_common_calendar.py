@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.calendar import CalendarError, calendar_from_yaml, load_calendar
+from xinfang_common.calendar import CalendarError, calendar_from_yaml, load_calendar
 
 
 def test_the_packaged_calendar_covers_2025_and_2026():

@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from alerts.calendar import load_calendar
-from alerts.deadlines import MAX_PERIOD, SHANGHAI, compute_due, end_of_day, local_start_day
+from xinfang_common.calendar import load_calendar
 from xinfang_common.domain import PeriodUnit
+from xinfang_common.periods import MAX_PERIOD, SHANGHAI, compute_due, end_of_day, local_start_day
 
 CAL = load_calendar()
 DAYS = PeriodUnit.CALENDAR_DAYS

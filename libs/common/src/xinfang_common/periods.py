@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.calendar import HolidayCalendar
+from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.domain import PeriodUnit
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -172,7 +172,7 @@ def calendar_from_yaml(text: str, *, origin: str = "holiday calendar") -> Holida
 def load_calendar(path: Path | None = None) -> HolidayCalendar:
     """Load the calendar at ``path``, or the one shipped with the package when ``path`` is None."""
     if path is None:
-        packaged = resources.files("alerts").joinpath("data", "holidays_cn.yaml")
+        packaged = resources.files("xinfang_common").joinpath("data", "holidays_cn.yaml")
         return calendar_from_yaml(packaged.read_text(encoding="utf-8"), origin="packaged holidays_cn.yaml")
     try:
         text = path.read_text(encoding="utf-8")
