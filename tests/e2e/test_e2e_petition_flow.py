@@ -95,6 +95,28 @@ def test_a_petition_is_registered_routed_scheduled_and_counted(http, urls, kafka
         assert secret.encode() not in raw
 
 
+def test_the_petitioner_tracks_the_case_by_code_and_sees_the_unit_and_acceptance_deadline(http, urls):
+    created = http.post(f"{urls['intake']}/v1/petitions", json=PETITION)
+    assert created.status_code == 201, created.text
+    case_id, code = created.json()["id"], created.json()["tracking_code"]
+
+    # Polled on the staff view: the tracking endpoints are rate limited per address.
+    poll(
+        lambda: http.get(f"{urls['intake']}/v1/petitions/{case_id}").json(),
+        lambda body: body.get("assigned_unit") is not None and bool(body.get("deadlines")),
+    )
+    response = http.get(f"{urls['intake']}/v1/track/{code}")
+    assert response.status_code == 200, response.text
+    tracked = response.json()
+    assert tracked["status"] == "routed"
+    assert [step["kind"] for step in tracked["timeline"]] == ["registered", "assigned"]
+    assert tracked["unit_name"] in tracked["timeline"][1]["text"]
+    acceptance = next(d for d in tracked["deadlines"] if d["kind"] == "acceptance")
+    assert datetime.fromisoformat(acceptance["due_at"]).astimezone(SHANGHAI).time() == datetime.min.time()
+    for secret in ("张三", "13812345678", "11010519491231002X"):
+        assert secret not in str(tracked)
+
+
 def test_a_petition_accepted_while_routing_is_down_is_routed_when_it_returns(suite, http, urls):
     suite.stop("routing", kill=True)
     try:

@@ -18,7 +18,7 @@ from kafka.structs import OffsetAndMetadata
 from intake.config import IntakeSettings
 from intake.main import create_app
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.topics import CASE_ASSIGNED
+from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def wait_until() -> Waiter:
 
 @pytest.fixture
 def fresh_group(kafka_broker: str) -> str:
-    """A new consumer group whose committed offsets on CaseAssigned are the topic's current end.
+    """A new consumer group whose committed offsets on intake's topics are at their current end.
 
     The broker is shared with other tests: starting at the end keeps this test from replaying
     (and dead-lettering) everybody else's messages.
@@ -84,7 +84,11 @@ def fresh_group(kafka_broker: str) -> str:
     group = f"xinfang-intake-test-{uuid.uuid4().hex[:12]}"
     consumer = KafkaConsumer(bootstrap_servers=kafka_broker, group_id=group, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(CASE_ASSIGNED.name, p) for p in range(CASE_ASSIGNED.partitions)]
+        partitions = [
+            TopicPartition(spec.name, p)
+            for spec in (CASE_ASSIGNED, DEADLINE_SCHEDULED)
+            for p in range(spec.partitions)
+        ]
         consumer.assign(partitions)
         consumer.seek_to_end(*partitions)
         consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in partitions})

@@ -35,6 +35,29 @@ class Outcome(StrEnum):
     NOT_SUPPORTED = "not_supported"
 
 
+class Satisfaction(StrEnum):
+    """The petitioner's rating of a reply (满意, 基本满意, 不满意)."""
+
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
+class ReplyStage(StrEnum):
+    """Which written answer a reply is: the first reply, the review (复查) or the recheck (复核)."""
+
+    REPLY = "reply"
+    REVIEW = "review"
+    RECHECK = "recheck"
+
+
+class ReviewStage(StrEnum):
+    """What a petitioner asks the next superior unit for: a review (复查) or a recheck (复核)."""
+
+    REVIEW = "review"
+    RECHECK = "recheck"
+
+
 class DeadlineKind(StrEnum):
     """Which legal period a deadline closes."""
 

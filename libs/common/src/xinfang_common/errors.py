@@ -18,9 +18,12 @@ class ServiceError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, detail: str, status_code: int | None = None, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
         if status_code is not None:
             self.status_code = status_code
 
@@ -64,6 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=exc.status_code,
             content={"error": type(exc).__name__, "detail": exc.detail},
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from xinfang_common.domain import Channel, DeadlineKind, Outcome, PeriodUnit, PetitionType, RegionCode
+from xinfang_common.domain import (
+    Channel,
+    DeadlineKind,
+    Outcome,
+    PeriodUnit,
+    PetitionType,
+    RegionCode,
+    ReplyStage,
+    ReviewStage,
+    Satisfaction,
+)
 
 
 class EventData(BaseModel):
@@ -117,11 +127,15 @@ class CaseExtended(CaseAction):
 
 
 class CaseReplied(CaseAction):
-    """The unit issued its written opinion (信访处理意见书) on the case."""
+    """The unit issued its written opinion (信访处理意见书) on the case, or a review/recheck answer."""
 
     opinion: str = Field(min_length=1, max_length=20000, description="the written opinion")
     outcome: Outcome | None = Field(
         default=None, description="required for a claim (申诉求决类, Art. 32); optional otherwise"
+    )
+    stage: ReplyStage = Field(
+        default=ReplyStage.REPLY,
+        description="reply (the first answer), review (复查 answer) or recheck (复核 answer)",
     )
 
 
@@ -129,3 +143,30 @@ class CaseClosed(CaseAction):
     """The case was closed (办结); nothing more happens on it at this unit."""
 
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class CaseRated(EventData):
+    """The petitioner rated a reply (满意度评价); the comment stays in intake (it may identify them)."""
+
+    case_id: str = Field(min_length=1, max_length=64)
+    unit_code: str = Field(min_length=1, max_length=64, description="the unit whose reply was rated")
+    reply_sequence: int = Field(
+        ge=1, description="which reply of the case: 1 the first, 2 the review answer, ..."
+    )
+    reply_stage: ReplyStage = Field(description="the stage of the rated reply")
+    satisfaction: Satisfaction
+    at: AwareDatetime
+
+
+class ReviewRequested(EventData):
+    """The petitioner asked for a review (复查) or recheck (复核) of the last answer (Art. 35-36).
+
+    The petitioner's reason stays in intake (it may carry personal data); the superior unit reads
+    it there. Intake has no organisation tree: routing decides which unit ``requested_of`` is.
+    """
+
+    case_id: str = Field(min_length=1, max_length=64)
+    stage: ReviewStage
+    unit_code: str = Field(min_length=1, max_length=64, description="the unit whose answer is contested")
+    requested_of: str = Field(min_length=1, description='"superior of <unit_code>"')
+    at: AwareDatetime

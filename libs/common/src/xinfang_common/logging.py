@@ -11,8 +11,10 @@ from typing import Any
 
 from xinfang_common.settings import LogSettings
 
-# Resident ID numbers (18 characters), mainland mobile numbers and landlines with area code.
+# Resident ID numbers (18 characters), mainland mobile numbers and landlines with area code;
+# and the tracking code (a bearer secret) in any logged URL path of the tracking endpoints.
 _PATTERNS = (
+    (re.compile(r"(/track/)[^/\s?#\"']+"), r"\1***"),
     (re.compile(r"(?<!\d)(\d{6})(\d{8})(\d{3}[\dXx])(?!\d)"), r"\1********\3"),
     (re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)"), r"\1****\3"),
     (re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)"), r"\1****\3"),
@@ -23,7 +25,7 @@ _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 
 
 def mask_text(text: str) -> str:
-    """Mask ID numbers and phone numbers inside free text."""
+    """Mask ID numbers, phone numbers and tracking codes in URLs inside free text."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

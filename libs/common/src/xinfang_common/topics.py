@@ -8,7 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from xinfang_common.domain import Channel, DeadlineKind, Outcome, PeriodUnit, PetitionType
+from xinfang_common.domain import (
+    Channel,
+    DeadlineKind,
+    Outcome,
+    PeriodUnit,
+    PetitionType,
+    ReplyStage,
+    ReviewStage,
+    Satisfaction,
+)
 from xinfang_common.events import (
     CaseAccepted,
     CaseAssigned,
@@ -16,9 +25,11 @@ from xinfang_common.events import (
     CaseDeclined,
     CaseExtended,
     CaseObjected,
+    CaseRated,
     CaseReplied,
     DeadlineScheduled,
     PetitionRegistered,
+    ReviewRequested,
 )
 
 INTAKE = "intake"
@@ -121,7 +132,7 @@ DEADLINE_SCHEDULED = TopicSpec(
     event_type="cn.xinfang.deadline.scheduled.v1",
     schema=DeadlineScheduled,
     producer=ALERTS,
-    consumers=(REPORTING,),
+    consumers=(INTAKE, REPORTING),
     description="Alerts computed a legal deadline for a case and now watches it.",
     example={
         "case_id": _CASE,
@@ -220,6 +231,7 @@ CASE_REPLIED = TopicSpec(
         "at": _T4,
         "opinion": "经核查，该工地确有夜间违规施工行为，已责令其停止夜间作业并依法处罚。",
         "outcome": Outcome.SUPPORTED.value,
+        "stage": ReplyStage.REPLY.value,
     },
 )
 
@@ -239,6 +251,46 @@ CASE_CLOSED = TopicSpec(
     },
 )
 
+_T6 = datetime(2026, 5, 12, 3, 20, tzinfo=UTC).isoformat()
+_T7 = datetime(2026, 5, 20, 6, 5, tzinfo=UTC).isoformat()
+
+CASE_RATED = TopicSpec(
+    name="xinfang.case.rated.v1",
+    event_type="cn.xinfang.case.rated.v1",
+    schema=CaseRated,
+    producer=INTAKE,
+    consumers=(REPORTING,),
+    description="The petitioner rated a reply (once per reply); no comment text, no identity.",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "reply_sequence": 1,
+        "reply_stage": ReplyStage.REPLY.value,
+        "satisfaction": Satisfaction.BASICALLY_SATISFIED.value,
+        "at": _T6,
+    },
+)
+
+CASE_REVIEW_REQUESTED = TopicSpec(
+    name="xinfang.case.review_requested.v1",
+    event_type="cn.xinfang.case.review_requested.v1",
+    schema=ReviewRequested,
+    producer=INTAKE,
+    consumers=(ROUTING, ALERTS, REPORTING),
+    description="The petitioner asked the next superior unit for a review (复查) or recheck (复核); "
+    "the reason stays in intake.",
+    example={
+        "case_id": _CASE,
+        "stage": ReviewStage.REVIEW.value,
+        "unit_code": _UNIT,
+        "requested_of": f"superior of {_UNIT}",
+        "at": _T7,
+    },
+)
+
+PETITIONER_TOPICS: tuple[TopicSpec, ...] = (CASE_RATED, CASE_REVIEW_REQUESTED)
+"""What the petitioner does through the tracking code: rate a reply, ask for a review."""
+
 CASE_ACTION_TOPICS: tuple[TopicSpec, ...] = (
     CASE_ACCEPTED,
     CASE_DECLINED,
@@ -254,6 +306,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CASE_ASSIGNED,
     DEADLINE_SCHEDULED,
     *CASE_ACTION_TOPICS,
+    *PETITIONER_TOPICS,
 )
 
 

@@ -41,3 +41,9 @@ def test_region_nesting():
     assert not region_contains("430104", "430100")
     assert not region_contains("430100", "440104")
     assert [region_level(c) for c in ("430000", "430100", "430104")] == [1, 2, 3]
+
+
+def test_tracking_codes_in_logged_urls_are_masked():
+    line = 'GET http://intake/v1/track/7K3M-Q9XA-2BHT-CW4R/rating "HTTP/1.1 201"'
+    assert mask_text(line) == 'GET http://intake/v1/track/***/rating "HTTP/1.1 201"'
+    assert mask_text("/v1/track/7k3mq9xa2bhtcw4r?x=1") == "/v1/track/***?x=1"

@@ -50,10 +50,12 @@ class IntakeSettings(XinfangSettings):
     consumer_group: str = Field(
         default="xinfang-intake",
         min_length=1,
-        description="Kafka consumer group for CaseAssigned; every intake replica must share it",
+        description="Kafka consumer group for CaseAssigned and DeadlineScheduled; every intake replica "
+        "must share it",
     )
     consumer_enabled: bool = Field(
-        default=True, description="consume CaseAssigned events (off only for maintenance or tests)"
+        default=True,
+        description="consume CaseAssigned and DeadlineScheduled events (off only for maintenance or tests)",
     )
     relay_enabled: bool = Field(
         default=True, description="publish the outbox to Kafka (off only for maintenance or tests)"
@@ -69,4 +71,24 @@ class IntakeSettings(XinfangSettings):
         le=8760,
         description="how long an Idempotency-Key is remembered: within it, a retry with the same key "
         "and body gets the first answer and registers nothing; after it, the key counts as new",
+    )
+    track_rate_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100000,
+        description="requests to /v1/track/* one client address may make in any 60 seconds; more get 429 "
+        "with Retry-After (kept in memory: with several replicas the limit applies per replica)",
+    )
+    track_failed_per_hour: int = Field(
+        default=20,
+        ge=1,
+        le=100000,
+        description="tracking-code lookups that find nothing one client address may make in any hour; "
+        "after that every /v1/track/* request from it gets 429 until the oldest failure is an hour "
+        "old (per replica, like the rate above)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed "
+        "when rate limiting; empty: the connecting address is the client, X-Forwarded-For is ignored",
     )

@@ -1,4 +1,4 @@
-"""The CaseAssigned consumer thread: applies routing decisions to cases, dead-letters failures."""
+"""The consumer thread: applies CaseAssigned and DeadlineScheduled to cases, dead-letters failures."""
 
 from __future__ import annotations
 
@@ -18,11 +18,27 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from intake import metrics
 from intake.db import Base
 from intake.errors import PetitionNotFound
-from intake.petitions.service import apply_case_assigned
-from xinfang_common.cloudevents import EventDecodeError, decode_event, utcnow
-from xinfang_common.events import CaseAssigned
+from intake.petitions.service import apply_case_assigned, apply_deadline_scheduled
+from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event, utcnow
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.topics import CASE_ASSIGNED, INTAKE
+from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED, INTAKE, TopicSpec
+
+Applier = Callable[[Session, CloudEvent[Any]], None]
+
+
+def _assigned(session: Session, event: CloudEvent[Any]) -> None:
+    apply_case_assigned(session, event=event)
+
+
+def _deadline(session: Session, event: CloudEvent[Any]) -> None:
+    apply_deadline_scheduled(session, event=event)
+
+
+HANDLERS: dict[str, tuple[TopicSpec, Applier]] = {
+    CASE_ASSIGNED.name: (CASE_ASSIGNED, _assigned),
+    DEADLINE_SCHEDULED.name: (DEADLINE_SCHEDULED, _deadline),
+}
+"""The topics intake consumes, and how each event is applied to the case."""
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +64,22 @@ def already_processed(session: Session, event_id: str) -> bool:
     )
 
 
-def apply_message(session_factory: sessionmaker[Session], raw: bytes | None) -> str:
-    """Apply one CaseAssigned message in one transaction; returns "applied" or "duplicate".
+def apply_message(
+    session_factory: sessionmaker[Session], raw: bytes | None, *, topic: str = CASE_ASSIGNED.name
+) -> str:
+    """Apply one message from ``topic`` in one transaction; returns "applied" or "duplicate".
 
     Raises EventDecodeError or PetitionNotFound for a message that will never succeed, and
     TransientFailure when the database could not be used.
     """
-    event = decode_event(raw, CaseAssigned, CASE_ASSIGNED.event_type)
+    spec, apply = HANDLERS[topic]
+    event = decode_event(raw, spec.schema, spec.event_type)
     try:
         with session_factory.begin() as session:
             if already_processed(session, event.id):
                 return "duplicate"
-            session.add(ProcessedEvent(event_id=event.id, topic=CASE_ASSIGNED.name, processed_at=utcnow()))
-            apply_case_assigned(session, event=event)
+            session.add(ProcessedEvent(event_id=event.id, topic=spec.name, processed_at=utcnow()))
+            apply(session, event)
     except IntegrityError:
         # Another replica applied it between our check and our insert (during a rebalance).
         return "duplicate"
@@ -76,11 +95,11 @@ ProducerFactory = Callable[[], KafkaProducer]
 def kafka_consumer_factory(
     kafka: KafkaSettings, *, group_id: str, client_id: str, connect_timeout_seconds: float
 ) -> ConsumerFactory:
-    """A factory of consumers of CaseAssigned that commit offsets only by hand."""
+    """A factory of consumers of intake's topics that commit offsets only by hand."""
 
     def make() -> KafkaConsumer:
         return KafkaConsumer(
-            CASE_ASSIGNED.name,
+            *HANDLERS,
             bootstrap_servers=kafka.servers,
             group_id=group_id,
             client_id=client_id,
@@ -94,7 +113,7 @@ def kafka_consumer_factory(
 
 
 class CaseAssignedConsumer:
-    """A thread that reads CaseAssigned, applies each event once and commits after it."""
+    """A thread that reads CaseAssigned and DeadlineScheduled, applies each event once, commits after it."""
 
     def __init__(
         self,
@@ -117,7 +136,7 @@ class CaseAssignedConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._kafka_ok = False
-        self.dead_letter_topic = CASE_ASSIGNED.dlq(INTAKE)
+        self.dead_letter_topics = {name: spec.dlq(INTAKE) for name, (spec, _) in HANDLERS.items()}
 
     @property
     def kafka_ok(self) -> bool:
@@ -137,7 +156,7 @@ class CaseAssignedConsumer:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.warning("CaseAssigned consumer did not stop in time")
+                log.warning("intake consumer did not stop in time")
 
     def _run(self) -> None:
         backoff = 0.0
@@ -152,12 +171,12 @@ class CaseAssignedConsumer:
                         self._close()
                     backoff = min(max(backoff * 2, 0.5), self._retry_max_seconds)
                     log.warning(
-                        "CaseAssigned consumer round failed; retrying",
+                        "intake consumer round failed; retrying",
                         extra={"error": f"{type(exc).__name__}: {exc}"[:500], "retry_in_s": backoff},
                     )
                     self._stopping.wait(backoff)
         except Exception:
-            log.exception("CaseAssigned consumer crashed")
+            log.exception("intake consumer crashed")
             raise
         finally:
             self._kafka_ok = False
@@ -168,9 +187,14 @@ class CaseAssignedConsumer:
         batches = list(consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=100).items())
         for index, (tp, messages) in enumerate(batches):
             done: int | None = None
+            # Dead letters of this partition's batch, acknowledged together before the commit
+            # (one round trip per batch, not per message: a backlog of strays drains quickly).
+            dead: list[Any] = []
             try:
                 for message in messages:
-                    self._handle(message)
+                    sent = self._handle(message)
+                    if sent is not None:
+                        dead.append(sent)
                     done = message.offset
             except (TransientFailure, KafkaError):
                 # Rewind to the first message not handled, here and in the partitions not yet
@@ -178,37 +202,47 @@ class CaseAssignedConsumer:
                 consumer.seek(tp, done + 1 if done is not None else messages[0].offset)
                 for later_tp, later_messages in batches[index + 1 :]:
                     consumer.seek(later_tp, later_messages[0].offset)
+                self._settle(dead)
                 self._commit(consumer, tp, done)
                 raise
+            # If an ack fails, nothing is committed: the batch is read again (at least once).
+            self._settle(dead)
             self._commit(consumer, tp, done)
+
+    def _settle(self, sent: list[Any]) -> None:
+        for future in sent:
+            future.get(timeout=self._ack_timeout_seconds)
 
     @staticmethod
     def _commit(consumer: KafkaConsumer, tp: TopicPartition, last_done: int | None) -> None:
         if last_done is not None:
             consumer.commit({tp: OffsetAndMetadata(last_done + 1, "", -1)})
 
-    def _handle(self, message: Any) -> None:
+    def _handle(self, message: Any) -> Any:
+        """Apply one message; a message that cannot be applied is sent to the DLQ (its future returned)."""
+        sent = None
         try:
-            outcome = apply_message(self._session_factory, message.value)
+            outcome = apply_message(self._session_factory, message.value, topic=message.topic)
         except (EventDecodeError, PetitionNotFound) as exc:
-            self._dead_letter(message, str(exc))
+            sent = self._dead_letter(message, str(exc))
             outcome = "dead_lettered"
         except TransientFailure:
             raise
         except Exception as exc:
-            log.warning("CaseAssigned processing failed", exc_info=True)
-            self._dead_letter(message, f"{type(exc).__name__}: {exc}")
+            log.warning("event processing failed", exc_info=True)
+            sent = self._dead_letter(message, f"{type(exc).__name__}: {exc}")
             outcome = "dead_lettered"
         metrics.EVENTS_CONSUMED.labels(outcome).inc()
+        return sent
 
-    def _dead_letter(self, message: Any, reason: str) -> None:
+    def _dead_letter(self, message: Any, reason: str) -> Any:
         log.warning(
             "dead-lettering message",
             extra={"topic": message.topic, "offset": message.offset, "reason": reason[:500]},
         )
         producer = self._ensure_producer()
-        future = producer.send(
-            self.dead_letter_topic,
+        return producer.send(
+            self.dead_letter_topics[message.topic],
             key=message.key,
             value=message.value if message.value is not None else b"",
             headers=[
@@ -219,13 +253,12 @@ class CaseAssignedConsumer:
                 ("x-source-offset", str(message.offset).encode()),
             ],
         )
-        future.get(timeout=self._ack_timeout_seconds)
 
     def _ensure_consumer(self) -> KafkaConsumer:
         if self._consumer is None:
             self._consumer = self._consumer_factory()
             self._kafka_ok = True
-            log.info("CaseAssigned consumer connected to Kafka")
+            log.info("intake consumer connected to Kafka")
         return self._consumer
 
     def _ensure_producer(self) -> KafkaProducer:

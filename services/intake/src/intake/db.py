@@ -30,6 +30,7 @@ def create_tables(engine: Engine) -> None:
     # Imported for their side effect: each module registers its tables on Base.metadata.
     from intake import consumers, idempotency, outbox  # noqa: F401
     from intake.petitions import models  # noqa: F401
+    from intake.tracking import models as tracking_models  # noqa: F401
 
     Base.metadata.create_all(engine)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +15,9 @@ from intake.config import IntakeSettings
 from intake.consumers import CaseAssignedConsumer
 from intake.crypto import PersonalDataCipher
 from intake.outbox import OutboxRelay
+from intake.tracking.rate_limit import TrackingLimiter
+from xinfang_common.calendar import HolidayCalendar
+from xinfang_common.cloudevents import utcnow
 
 
 @dataclass
@@ -26,6 +30,10 @@ class IntakeState:
     cipher: PersonalDataCipher
     relay: OutboxRelay
     consumer: CaseAssignedConsumer
+    calendar: HolidayCalendar
+    track_limiter: TrackingLimiter
+    clock: Callable[[], datetime] = field(default=utcnow)
+    """The current time for the petitioner's periods and actions; tests replace it to move time."""
 
 
 def get_state(request: Request) -> IntakeState:

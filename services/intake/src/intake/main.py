@@ -1,4 +1,5 @@
-"""The intake service: registers petitions, relays their events and follows routing's decisions."""
+"""The intake service: registers petitions, relays their events, follows routing's decisions and
+serves petitioners by tracking code."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from intake.open311.endpoints import router as open311_router
 from intake.outbox import OutboxRelay, kafka_producer_factory
 from intake.petitions.actions import router as actions_router
 from intake.petitions.endpoints import router as petitions_router
+from intake.tracking.endpoints import router as tracking_router
+from intake.tracking.rate_limit import TrackingLimiter
+from xinfang_common.calendar import load_calendar
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
@@ -72,6 +76,10 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
         cipher=cipher,
         relay=relay,
         consumer=consumer,
+        calendar=load_calendar(),
+        track_limiter=TrackingLimiter(
+            per_minute=settings.track_rate_per_minute, failed_per_hour=settings.track_failed_per_hour
+        ),
     )
 
     @asynccontextmanager
@@ -111,5 +119,6 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
     )
     app.include_router(petitions_router)
     app.include_router(actions_router)
+    app.include_router(tracking_router)
     app.include_router(open311_router)
     return app

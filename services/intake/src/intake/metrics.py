@@ -27,7 +27,8 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 
 EVENTS_CONSUMED = Counter(
     "xinfang_intake_events_consumed_total",
-    "CaseAssigned events taken from Kafka, by outcome (applied, duplicate, dead_lettered)",
+    "CaseAssigned and DeadlineScheduled events taken from Kafka, by outcome "
+    "(applied, duplicate, dead_lettered)",
     ["outcome"],
 )
 
@@ -39,6 +40,24 @@ IDEMPOTENT_REQUESTS = Counter(
 
 CASE_ACTIONS = Counter(
     "xinfang_intake_case_actions_total",
-    "Actions taken on cases (accept, decline, object, extend, reply, close), by action",
+    "Actions taken on cases (accept, decline, object, extend, reply, review_reply, recheck_reply, close)",
     ["action"],
+)
+
+TRACK_REQUESTS = Counter(
+    "xinfang_intake_track_requests_total",
+    "Requests to /v1/track/*, by outcome (found, not_found, rate_limited)",
+    ["outcome"],
+)
+
+RATINGS = Counter(
+    "xinfang_intake_ratings_total",
+    "Replies rated by petitioners, by satisfaction",
+    ["satisfaction"],
+)
+
+REVIEWS_REQUESTED = Counter(
+    "xinfang_intake_reviews_requested_total",
+    "Reviews (复查) and rechecks (复核) requested by petitioners, by stage",
+    ["stage"],
 )

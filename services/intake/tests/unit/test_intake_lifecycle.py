@@ -35,6 +35,10 @@ ALLOWED: dict[PetitionStatus, list[Action]] = {
     S.DECLINED: [A.CLOSE],
     S.OBJECTED: [],
     S.REPLIED: [A.CLOSE],
+    S.REVIEW_REQUESTED: [A.REVIEW_REPLY],
+    S.REVIEWED: [A.CLOSE],
+    S.RECHECK_REQUESTED: [A.RECHECK_REPLY],
+    S.RECHECKED: [A.CLOSE],
     S.CLOSED: [],
 }
 NEXT: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
@@ -45,6 +49,10 @@ NEXT: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
     (S.ACCEPTED, A.REPLY): S.REPLIED,
     (S.DECLINED, A.CLOSE): S.CLOSED,
     (S.REPLIED, A.CLOSE): S.CLOSED,
+    (S.REVIEW_REQUESTED, A.REVIEW_REPLY): S.REVIEWED,
+    (S.REVIEWED, A.CLOSE): S.CLOSED,
+    (S.RECHECK_REQUESTED, A.RECHECK_REPLY): S.RECHECKED,
+    (S.RECHECKED, A.CLOSE): S.CLOSED,
 }
 
 

@@ -41,6 +41,11 @@ _ACTION_NOTES = {
     "objected": "承办单位认为不属于其职权范围，正在重新转送。",
     "extended": "经批准延长办理期限。",
     "replied": "已出具处理意见。",
+    "rated": "信访人已评价。",
+    "review_requested": "信访人已请求复查。",
+    "reviewed": "已出具复查意见。",
+    "recheck_requested": "信访人已请求复核。",
+    "rechecked": "已出具复核意见。",
     "closed": "已办结。",
 }
 

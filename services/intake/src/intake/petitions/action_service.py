@@ -22,7 +22,9 @@ from intake.petitions.schemas import (
     ExtendAction,
     ObjectAction,
     PetitionRead,
+    RecheckReplyAction,
     ReplyAction,
+    ReviewReplyAction,
 )
 from intake.petitions.service import case_state, get_petition
 from xinfang_common.cloudevents import build_event, utcnow
@@ -69,11 +71,25 @@ def _record(
             petition.extended_days = days
             extended = CaseExtended(**base, days=days, reason=reason, approver=approver)
             return CASE_EXTENDED, extended, {"days": days, "reason": reason, "approver": approver}
-        case ReplyAction(opinion=opinion, outcome=outcome):
+        case (
+            ReplyAction(opinion=opinion, outcome=outcome)
+            | ReviewReplyAction(opinion=opinion, outcome=outcome)
+            | RecheckReplyAction(opinion=opinion, outcome=outcome)
+        ):
+            # Each written answer is a new reply the petitioner may rate once and contest in time.
+            stage = lifecycle.REPLY_ACTIONS[Action(request.action)]
             petition.replied_at = now
             petition.outcome = outcome.value if outcome else None
-            replied = CaseReplied(**base, opinion=opinion, outcome=outcome)
-            return CASE_REPLIED, replied, {"opinion": opinion, "outcome": petition.outcome}
+            petition.reply_sequence += 1
+            petition.reply_stage = stage.value
+            replied = CaseReplied(**base, opinion=opinion, outcome=outcome, stage=stage)
+            detail = {
+                "opinion": opinion,
+                "outcome": petition.outcome,
+                "stage": stage.value,
+                "reply_sequence": petition.reply_sequence,
+            }
+            return CASE_REPLIED, replied, detail
         case CloseAction(reason=reason):
             petition.closed_at = now
             return CASE_CLOSED, CaseClosed(**base, reason=reason), {"reason": reason}
@@ -87,13 +103,14 @@ def take_action(
     request: CaseActionRequest,
     cipher: PersonalDataCipher,
     actor: str = ACTOR_UNIT_STAFF,
+    now: datetime | None = None,
 ) -> PetitionRead:
     """Apply ``request`` to the case, append its timeline entry and enqueue its event atomically.
 
     Raises PetitionNotFound, TransitionNotAllowed (409) or OutcomeRequired (a claim replied
-    without its outcome).
+    without its outcome). ``now`` defaults to the current time (tests move it).
     """
-    now = utcnow()
+    now = now or utcnow()
     action = Action(request.action)
     with session.begin():
         repo = PetitionRepository(session)
@@ -104,7 +121,7 @@ def take_action(
             raise PetitionNotFound(f"no petition with id {case_id}")
         state = case_state(petition)
         new_status = lifecycle.decide(state, action, now=now)
-        if isinstance(request, ReplyAction):
+        if isinstance(request, ReplyAction | ReviewReplyAction | RecheckReplyAction):
             lifecycle.check_reply(state.petition_type, request.outcome)
         unit_code = petition.assigned_unit_code
         if unit_code is None:  # pragma: no cover - every status that allows an action has a unit
@@ -126,4 +143,4 @@ def take_action(
         outbox.enqueue(session, topic=spec.name, event=event)
     metrics.CASE_ACTIONS.labels(action.value).inc()
     metrics.OUTBOX_PENDING.inc()
-    return get_petition(session, case_id=case_id, cipher=cipher)
+    return get_petition(session, case_id=case_id, cipher=cipher, now=now)

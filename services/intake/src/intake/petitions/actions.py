@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from intake.deps import CipherDep, RelayDep, SessionDep
+from intake.deps import CipherDep, RelayDep, SessionDep, StateDep
 from intake.errors import TransitionNotAllowed
 from intake.petitions import action_service
 from intake.petitions.lifecycle import Action, OutcomeRequired
@@ -79,6 +79,22 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "outcome": "supported",
         },
     },
+    "review_reply": {
+        "summary": "复查意见（上一级机关）",
+        "value": {
+            "action": "review_reply",
+            "opinion": "经复查，原处理意见认定事实清楚、处理恰当，予以维持。",
+            "outcome": "not_supported",
+        },
+    },
+    "recheck_reply": {
+        "summary": "复核意见（再上一级机关；此后不再受理）",
+        "value": {
+            "action": "recheck_reply",
+            "opinion": "经复核，复查意见认定事实清楚、适用依据正确，予以维持。",
+            "outcome": "not_supported",
+        },
+    },
     "close": {"summary": "办结", "value": {"action": "close", "reason": "已书面答复信访人，办结。"}},
 }
 
@@ -95,7 +111,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/{case_id}/actions",
     response_model=PetitionRead,
-    summary="Act on a case: accept, decline, object, extend, reply or close",
+    summary="Act on a case: accept, decline, object, extend, reply, review_reply, recheck_reply or close",
     responses=_RESPONSES,
 )
 def act_on_case(
@@ -104,6 +120,7 @@ def act_on_case(
     session: SessionDep,
     cipher: CipherDep,
     relay: RelayDep,
+    state: StateDep,
 ) -> PetitionRead | JSONResponse:
     """Take the action if the case's state allows it; the case and its event are stored together.
 
@@ -111,7 +128,9 @@ def act_on_case(
     (``xinfang.case.<accepted|declined|...>.v1``) keyed by case id.
     """
     try:
-        case = action_service.take_action(session, case_id=case_id, request=body, cipher=cipher)
+        case = action_service.take_action(
+            session, case_id=case_id, request=body, cipher=cipher, now=state.clock()
+        )
     except TransitionNotAllowed as exc:
         return exc.response()
     except OutcomeRequired as exc:

@@ -6,7 +6,12 @@ unit-tested directly.
 - ``registered`` → ``routed`` when routing's CaseAssigned arrives;
 - ``routed`` → ``accepted`` | ``declined`` | ``objected`` (the last within 5 working days of the
   assignment; the case goes back to routing and a new CaseAssigned makes it ``routed`` again);
-- ``accepted`` → ``replied`` → ``closed``; ``declined`` → ``closed``.
+- ``accepted`` → ``replied`` → ``closed``; ``declined`` → ``closed``;
+- the petitioner may then ask for a review (复查) within 30 days of the reply: ``replied`` (or
+  ``closed`` after a reply) → ``review_requested`` → (the superior unit's ``review_reply``)
+  ``reviewed``; then a recheck (复核) within 30 days of that answer: ``reviewed`` (or ``closed``)
+  → ``recheck_requested`` → ``rechecked``, which is final (Art. 35-36). ``reviewed`` and
+  ``rechecked`` may be closed.
 
 ``extend`` is taken on an accepted case, once; the case stays ``accepted`` and records the days
 (``extended_days``), because an extension changes the deadline, not what the unit may do next.
@@ -20,7 +25,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from intake.errors import TransitionNotAllowed
-from xinfang_common.domain import Outcome, PetitionType
+from xinfang_common.calendar import HolidayCalendar
+from xinfang_common.domain import Outcome, PeriodUnit, PetitionType, ReplyStage, ReviewStage
+from xinfang_common.periods import compute_due
 
 
 class PetitionStatus(StrEnum):
@@ -32,6 +39,10 @@ class PetitionStatus(StrEnum):
     DECLINED = "declined"
     OBJECTED = "objected"
     REPLIED = "replied"
+    REVIEW_REQUESTED = "review_requested"
+    REVIEWED = "reviewed"
+    RECHECK_REQUESTED = "recheck_requested"
+    RECHECKED = "rechecked"
     CLOSED = "closed"
 
 
@@ -43,6 +54,8 @@ class Action(StrEnum):
     OBJECT = "object"
     EXTEND = "extend"
     REPLY = "reply"
+    REVIEW_REPLY = "review_reply"
+    RECHECK_REPLY = "recheck_reply"
     CLOSE = "close"
 
 
@@ -52,6 +65,8 @@ PAST_TENSE: dict[Action, str] = {
     Action.OBJECT: "objected",
     Action.EXTEND: "extended",
     Action.REPLY: "replied",
+    Action.REVIEW_REPLY: "reviewed",
+    Action.RECHECK_REPLY: "rechecked",
     Action.CLOSE: "closed",
 }
 """The fact each action records: the timeline entry's kind and the event's name."""
@@ -64,6 +79,10 @@ TRANSITIONS: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
     (PetitionStatus.ACCEPTED, Action.REPLY): PetitionStatus.REPLIED,
     (PetitionStatus.DECLINED, Action.CLOSE): PetitionStatus.CLOSED,
     (PetitionStatus.REPLIED, Action.CLOSE): PetitionStatus.CLOSED,
+    (PetitionStatus.REVIEW_REQUESTED, Action.REVIEW_REPLY): PetitionStatus.REVIEWED,
+    (PetitionStatus.RECHECK_REQUESTED, Action.RECHECK_REPLY): PetitionStatus.RECHECKED,
+    (PetitionStatus.REVIEWED, Action.CLOSE): PetitionStatus.CLOSED,
+    (PetitionStatus.RECHECKED, Action.CLOSE): PetitionStatus.CLOSED,
 }
 """Every legal (status, action) pair and the status it leads to; guards below narrow them."""
 
@@ -151,6 +170,80 @@ def check_reply(petition_type: PetitionType | None, outcome: Outcome | None) -> 
     if petition_type == PetitionType.CLAIM and outcome is None:
         choices = ", ".join(o.value for o in Outcome)
         raise OutcomeRequired(f"required when replying to a claim (申诉求决类, Art. 32): one of {choices}")
+
+
+REPLY_ACTIONS: dict[Action, ReplyStage] = {
+    Action.REPLY: ReplyStage.REPLY,
+    Action.REVIEW_REPLY: ReplyStage.REVIEW,
+    Action.RECHECK_REPLY: ReplyStage.RECHECK,
+}
+"""The actions that issue a written answer the petitioner can rate, and which answer each is."""
+
+REVIEW_REQUEST_DAYS = 30
+"""A review (复查) or recheck (复核) is requested within 30 days of the answer (Art. 35-36)."""
+
+REQUESTED_STATUS: dict[ReviewStage, PetitionStatus] = {
+    ReviewStage.REVIEW: PetitionStatus.REVIEW_REQUESTED,
+    ReviewStage.RECHECK: PetitionStatus.RECHECK_REQUESTED,
+}
+
+_NEXT_REQUEST: dict[ReplyStage, ReviewStage] = {
+    ReplyStage.REPLY: ReviewStage.REVIEW,
+    ReplyStage.REVIEW: ReviewStage.RECHECK,
+}
+
+# Statuses in which the last answer stands and may be contested.
+_ANSWERED = frozenset(
+    {PetitionStatus.REPLIED, PetitionStatus.REVIEWED, PetitionStatus.RECHECKED, PetitionStatus.CLOSED}
+)
+
+
+@dataclass(frozen=True)
+class ReviewWindow:
+    """Whether the petitioner may ask for a review or recheck now, which one, and until when.
+
+    ``stage`` and ``until`` are set when a request is possible now; otherwise ``refusal`` says
+    why not, and ``final`` marks a matter closed for good by a recheck (Art. 36).
+    """
+
+    stage: ReviewStage | None = None
+    until: datetime | None = None
+    refusal: str | None = None
+    final: bool = False
+
+
+def review_window(
+    status: PetitionStatus,
+    reply_stage: ReplyStage | None,
+    replied_at: datetime | None,
+    *,
+    now: datetime,
+    calendar: HolidayCalendar,
+    tz: ZoneInfo = LOCAL_TIME,
+) -> ReviewWindow:
+    """What the petitioner may ask of the next superior unit now, counted in 日 on the official calendar."""
+    if reply_stage is ReplyStage.RECHECK:
+        return ReviewWindow(
+            refusal="the matter is final: it was rechecked (复核), and the same matter on the same "
+            "facts and reasons is not accepted again (Art. 36)",
+            final=True,
+        )
+    if status is PetitionStatus.REVIEW_REQUESTED or status is PetitionStatus.RECHECK_REQUESTED:
+        return ReviewWindow(
+            refusal=f"a {status.value.split('_')[0]} was already requested and awaits its answer"
+        )
+    if reply_stage is None or replied_at is None or status not in _ANSWERED:
+        return ReviewWindow(refusal="the case has no written reply yet to ask a review of")
+    stage = _NEXT_REQUEST[reply_stage]
+    until = compute_due(replied_at, REVIEW_REQUEST_DAYS, PeriodUnit.CALENDAR_DAYS, calendar, tz).due_at
+    if now >= until:
+        last_day = (until - timedelta(days=1)).date().isoformat()
+        return ReviewWindow(
+            refusal=f"the period for a {stage.value} ({REVIEW_REQUEST_DAYS} days after the "
+            f"{reply_stage.value} on {replied_at.astimezone(tz).date().isoformat()}) ended at the end "
+            f"of {last_day} ({tz.key})"
+        )
+    return ReviewWindow(stage=stage, until=until)
 
 
 def accepts_assignment(status: PetitionStatus) -> bool:

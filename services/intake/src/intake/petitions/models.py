@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db import Base
@@ -13,6 +13,7 @@ from intake.petitions.lifecycle import PetitionStatus
 
 __all__ = [
     "PERSONAL_FIELDS",
+    "CaseDeadline",
     "Petition",
     "PetitionStatus",
     "Petitioner",
@@ -48,6 +49,8 @@ class Petition(Base):
     extended_days: Mapped[int | None] = mapped_column(Integer)
     replied_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
+    reply_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reply_stage: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
@@ -56,6 +59,9 @@ class Petition(Base):
     )
     timeline: Mapped[list[TimelineEntry]] = relationship(
         back_populates="petition", order_by="TimelineEntry.id", cascade="all, delete-orphan"
+    )
+    deadlines: Mapped[list[CaseDeadline]] = relationship(
+        order_by="CaseDeadline.due_at", cascade="all, delete-orphan"
     )
 
     # Newest-first listing pages by (registered_at, id).
@@ -108,3 +114,20 @@ class TimelineEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     petition: Mapped[Petition] = relationship(back_populates="timeline")
+
+
+class CaseDeadline(Base):
+    """A legal deadline alerts scheduled for a case (from DeadlineScheduled), one per kind."""
+
+    __tablename__ = "case_deadlines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    petition_id: Mapped[str] = mapped_column(ForeignKey("petitions.id", ondelete="CASCADE"), index=True)
+    deadline_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    unit_code: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+
+    # alerts' deadline id is stable (<case_id>:<kind>): a rescheduled deadline replaces the old one.
+    __table_args__ = (UniqueConstraint("deadline_id"),)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from intake.petitions.models import Petition, TimelineEntry
+from intake.petitions.models import CaseDeadline, Petition, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,29 @@ class PetitionRepository:
         return self.session.scalar(
             select(Petition)
             .where(Petition.id == case_id)
-            .options(selectinload(Petition.petitioners), selectinload(Petition.timeline))
+            .options(
+                selectinload(Petition.petitioners),
+                selectinload(Petition.timeline),
+                selectinload(Petition.deadlines),
+            )
         )
+
+    def get_by_tracking_hash(self, code_hash: str, *, for_update: bool = False) -> Petition | None:
+        """The petition whose tracking code has this SHA-256 hash, timeline and deadlines loaded."""
+        query = (
+            select(Petition)
+            .where(Petition.tracking_code_hash == code_hash)
+            .options(selectinload(Petition.timeline), selectinload(Petition.deadlines))
+        )
+        return self.session.scalar(query.with_for_update() if for_update else query)
+
+    def get_deadline(self, deadline_id: str) -> CaseDeadline | None:
+        """The stored deadline with alerts' id, if any."""
+        return self.session.scalar(select(CaseDeadline).where(CaseDeadline.deadline_id == deadline_id))
+
+    def add_deadline(self, deadline: CaseDeadline) -> None:
+        """Stage a new deadline of a case."""
+        self.session.add(deadline)
 
     def get_for_update(self, case_id: str) -> Petition | None:
         """The petition with this id, row-locked where the database supports it."""

@@ -12,7 +12,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from intake.petitions.lifecycle import Action, PetitionStatus
 from xinfang_common.cloudevents import utcnow
-from xinfang_common.domain import Channel, Outcome, PetitionType, RegionCode
+from xinfang_common.domain import Channel, DeadlineKind, Outcome, PetitionType, RegionCode
 from xinfang_common.events import MAX_EXTENSION_DAYS
 
 MAX_REPRESENTATIVES = 5
@@ -179,6 +179,13 @@ class TimelineEntryRead(BaseModel):
     detail: dict[str, Any]
 
 
+class DeadlineRead(BaseModel):
+    """A legal deadline of the case as alerts scheduled it."""
+
+    kind: DeadlineKind
+    due_at: datetime = Field(description="the instant the period ends (24:00 local time of its last day)")
+
+
 class PetitionRead(BaseModel):
     """A case as staff see it without the right to unmask petitioners."""
 
@@ -202,6 +209,7 @@ class PetitionRead(BaseModel):
     allowed_actions: list[Action] = Field(
         description="what the assigned unit may do now (POST .../actions); empty while routing decides"
     )
+    deadlines: list[DeadlineRead] = Field(description="legal deadlines alerts scheduled, earliest first")
     petitioners: list[PetitionerMasked]
     timeline: list[TimelineEntryRead]
 
@@ -278,8 +286,32 @@ class ReplyAction(BaseModel):
     )
 
 
+class ReviewReplyAction(BaseModel):
+    """The superior unit's review answer (复查意见) to a requested review; it can be rated again."""
+
+    model_config = _IN
+
+    action: Literal["review_reply"]
+    opinion: str = Field(min_length=1, max_length=20000)
+    outcome: Outcome | None = Field(
+        default=None, description="supported, explained or not_supported; required for a claim"
+    )
+
+
+class RecheckReplyAction(BaseModel):
+    """The recheck answer (复核意见) to a requested recheck; after it the matter is final."""
+
+    model_config = _IN
+
+    action: Literal["recheck_reply"]
+    opinion: str = Field(min_length=1, max_length=20000)
+    outcome: Outcome | None = Field(
+        default=None, description="supported, explained or not_supported; required for a claim"
+    )
+
+
 class CloseAction(BaseModel):
-    """Close a replied or declined case (办结)."""
+    """Close a replied, reviewed, rechecked or declined case (办结)."""
 
     model_config = _IN
 
@@ -288,7 +320,14 @@ class CloseAction(BaseModel):
 
 
 CaseActionRequest = Annotated[
-    AcceptAction | DeclineAction | ObjectAction | ExtendAction | ReplyAction | CloseAction,
+    AcceptAction
+    | DeclineAction
+    | ObjectAction
+    | ExtendAction
+    | ReplyAction
+    | ReviewReplyAction
+    | RecheckReplyAction
+    | CloseAction,
     Field(discriminator="action"),
 ]
 """The body of ``POST /v1/petitions/{id}/actions``, told apart by ``action``."""

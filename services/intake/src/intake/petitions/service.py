@@ -16,6 +16,7 @@ from intake.errors import PetitionNotFound
 from intake.masking import mask_id_number, mask_name, mask_phone
 from intake.petitions import lifecycle
 from intake.petitions.models import (
+    CaseDeadline,
     Petition,
     Petitioner,
     PetitionStatus,
@@ -25,6 +26,7 @@ from intake.petitions.models import (
 from intake.petitions.repository import PetitionFilters, PetitionRepository
 from intake.petitions.schemas import (
     AssignedUnit,
+    DeadlineRead,
     PetitionCreate,
     PetitionCreated,
     PetitionerCreate,
@@ -37,7 +39,7 @@ from intake.petitions.schemas import (
 from intake.tracking_codes import hash_tracking_code, new_tracking_code
 from xinfang_common.cloudevents import CloudEvent, build_event, utcnow
 from xinfang_common.domain import PetitionType
-from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
 from xinfang_common.topics import PETITION_REGISTERED
 
 ACTOR_INTAKE = "intake"
@@ -153,8 +155,10 @@ def _masked(petitioner: Petitioner, cipher: PersonalDataCipher) -> PetitionerMas
     )
 
 
-def get_petition(session: Session, *, case_id: str, cipher: PersonalDataCipher) -> PetitionRead:
-    """A case with its assigned unit, timeline and masked petitioners."""
+def get_petition(
+    session: Session, *, case_id: str, cipher: PersonalDataCipher, now: datetime | None = None
+) -> PetitionRead:
+    """A case with its assigned unit, deadlines, timeline and masked petitioners."""
     petition = PetitionRepository(session).get(case_id)
     if petition is None:
         raise PetitionNotFound(f"no petition with id {case_id}")
@@ -183,7 +187,8 @@ def get_petition(session: Session, *, case_id: str, cipher: PersonalDataCipher) 
         assigned_unit=assigned,
         extended_days=petition.extended_days,
         outcome=petition.outcome,
-        allowed_actions=lifecycle.allowed_actions(case_state(petition), now=utcnow()),
+        allowed_actions=lifecycle.allowed_actions(case_state(petition), now=now or utcnow()),
+        deadlines=[DeadlineRead(kind=d.kind, due_at=d.due_at) for d in petition.deadlines],
         petitioners=[_masked(p, cipher) for p in petition.petitioners],
         timeline=[
             TimelineEntryRead(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in petition.timeline
@@ -298,3 +303,23 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
             },
         )
     )
+
+
+def apply_deadline_scheduled(session: Session, *, event: CloudEvent[DeadlineScheduled]) -> None:
+    """Remember a deadline alerts scheduled for the case (in the caller's transaction).
+
+    Keyed by alerts' stable deadline id: a rescheduled deadline (after re-routing, say) replaces
+    the earlier one of the same id.
+    """
+    data = event.data
+    repo = PetitionRepository(session)
+    if repo.get_for_update(data.case_id) is None:
+        raise PetitionNotFound(f"DeadlineScheduled for unknown case {data.case_id}")
+    deadline = repo.get_deadline(data.deadline_id)
+    if deadline is None:
+        deadline = CaseDeadline(petition_id=data.case_id, deadline_id=data.deadline_id)
+        repo.add_deadline(deadline)
+    deadline.kind = data.kind.value
+    deadline.unit_code = data.unit_code
+    deadline.starts_at = data.starts_at
+    deadline.due_at = data.due_at
