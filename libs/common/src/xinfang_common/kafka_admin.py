@@ -75,9 +75,22 @@ def ensure_topics(
                 raise RuntimeError(f"could not create topic {topic.name}: {exc}") from exc
         if created:
             log.info("created topics", extra={"topics": created})
+        _wait_until_listed(admin, {t.name for t in wanted}, deadline=time.monotonic() + wait_seconds)
         return created
     finally:
         admin.close()
+
+
+def _wait_until_listed(admin: KafkaAdminClient, names: set[str], *, deadline: float) -> None:
+    # A new topic reaches the broker's metadata a moment after CreateTopics answers; a client
+    # that starts right away would otherwise see "unknown topic".
+    while True:
+        missing = names - set(admin.list_topics())
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics created but not listed by the broker: {sorted(missing)}")
+        time.sleep(0.2)
 
 
 def main() -> None:
