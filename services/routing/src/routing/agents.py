@@ -10,9 +10,10 @@ from typing import Any
 import faust
 
 from routing.app import SERVICE
-from routing.metrics import CASES_ASSIGNED, DECISION_SECONDS, PUBLISH_RETRIES
+from routing.classifier import TextClassifier, petition_text
+from routing.metrics import CASES_ASSIGNED, CLASSIFIER_PREDICTIONS, DECISION_SECONDS, PUBLISH_RETRIES
 from routing.org_tree import OrgTree
-from routing.rules import Decision, decide
+from routing.rules import CategoryGuess, Decision, decide
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id, utcnow
 from xinfang_common.events import CaseAssigned, PetitionRegistered
 from xinfang_common.retry import retry_until_done
@@ -34,7 +35,7 @@ def case_assigned(
         unit_code=decision.unit.code,
         unit_name=decision.unit.name,
         region=petition.region,
-        category=petition.category,
+        category=decision.category,
         petition_type=petition.petition_type,
         rule=decision.rule.value,
         explanation=decision.explanation,
@@ -62,6 +63,8 @@ class PetitionRouter:
         retry_max_seconds: float = 30.0,
         retry_initial_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
+        classifier: Callable[[], TextClassifier | None] = lambda: None,
+        min_confidence: float = 0.6,
     ) -> None:
         self._org_tree = org_tree
         self._assigned_topic = assigned_topic
@@ -70,6 +73,8 @@ class PetitionRouter:
         self._retry_max_seconds = retry_max_seconds
         self._retry_initial_seconds = retry_initial_seconds
         self._clock = clock
+        self._classifier = classifier
+        self._min_confidence = min_confidence
 
     async def handle(self, raw: bytes | None, key: bytes | None) -> bool:
         """Decide and publish; a message that cannot be decoded or decided is dead-lettered.
@@ -80,7 +85,7 @@ class PetitionRouter:
 
         async def decide_one(registered: CloudEvent[PetitionRegistered]) -> None:
             with DECISION_SECONDS.time():
-                decision = decide(registered.data, self._org_tree())
+                decision = decide(registered.data, self._org_tree(), self._guess(registered.data))
             decided.append((decision, case_assigned(registered, decision, at=self._clock())))
 
         if not await handle_or_dead_letter(
@@ -105,6 +110,14 @@ class PetitionRouter:
         )
         return True
 
+    def _guess(self, petition: PetitionRegistered) -> CategoryGuess | None:
+        """The classifier's category for a petition without one (None when it has one)."""
+        if petition.category:
+            return None
+        guess = guess_category(self._classifier(), petition, self._min_confidence)
+        CLASSIFIER_PREDICTIONS.labels(guess.outcome.value).inc()
+        return guess
+
     async def _publish_until_acknowledged(self, event: CloudEvent[CaseAssigned]) -> None:
         await retry_until_done(
             lambda: self._publish(self._assigned_topic, event),
@@ -114,6 +127,16 @@ class PetitionRouter:
             on_retry=PUBLISH_RETRIES.inc,
             log_extra={"case_id": event.data.case_id},
         )
+
+
+def guess_category(classifier: TextClassifier | None, petition: Any, min_confidence: float) -> CategoryGuess:
+    """What ``classifier`` makes of a petition's title and content (no label when there is no model)."""
+    if classifier is None:
+        return CategoryGuess(None, 0.0, min_confidence)
+    label, confidence = classifier.predict(
+        petition_text(getattr(petition, "title", None), getattr(petition, "content", None))
+    )
+    return CategoryGuess(label, confidence, min_confidence)
 
 
 def register_agents(app: faust.App, router: PetitionRouter) -> Any:
@@ -128,7 +151,12 @@ def register_agents(app: faust.App, router: PetitionRouter) -> Any:
 
 
 def build_router(
-    app: faust.App, org_tree: Callable[[], OrgTree], *, retry_max_seconds: float
+    app: faust.App,
+    org_tree: Callable[[], OrgTree],
+    *,
+    retry_max_seconds: float,
+    classifier: Callable[[], TextClassifier | None] = lambda: None,
+    min_confidence: float = 0.6,
 ) -> PetitionRouter:
     """A router publishing on the app's CaseAssigned topic and routing's dead-letter topic."""
     return PetitionRouter(
@@ -136,4 +164,6 @@ def build_router(
         assigned_topic=spec_topic(app, CASE_ASSIGNED),
         dead_letters=dlq_topic(app, PETITION_REGISTERED, SERVICE),
         retry_max_seconds=retry_max_seconds,
+        classifier=classifier,
+        min_confidence=min_confidence,
     )

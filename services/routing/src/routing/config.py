@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from xinfang_common.settings import XinfangSettings
@@ -30,3 +30,21 @@ class RoutingSettings(XinfangSettings):
         gt=0,
         description="longest pause between attempts to publish a CaseAssigned while Kafka refuses it",
     )
+    classifier_model_path: Path | None = Field(
+        default=None,
+        description="model file from `xinfang-routing train` that predicts the category of petitions "
+        "without one; empty means no classifier; a missing or broken file stops start-up, and a "
+        "changed file is reloaded within seconds (a broken new one keeps the old model)",
+    )
+    classifier_min_confidence: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="lowest classifier confidence at which routing goes by the predicted category; "
+        "below it the petition goes to the region's petition office",
+    )
+
+    @field_validator("classifier_model_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value

@@ -20,3 +20,10 @@ PUBLISH_RETRIES = Counter(
     "xinfang_routing_publish_retries_total",
     "Failed attempts to publish a CaseAssigned that were retried",
 )
+
+CLASSIFIER_PREDICTIONS = Counter(
+    "xinfang_routing_classifier_predictions_total",
+    "Petitions without a category put to the text classifier, by outcome: confident (routing "
+    "went by the prediction), unsure (below the threshold) or no_model",
+    ["outcome"],
+)

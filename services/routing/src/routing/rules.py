@@ -3,12 +3,13 @@
 属地管理、分级负责，谁主管、谁负责: the unit in charge of the matter where it arises, at the
 most specific level the tree knows; failing that, the petition office there, which forwards it;
 failing that, the root. A report (检举控告) never goes to the unit it is about (Art. 30).
+A petition without a category may take one from the text classifier, if it is confident enough.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -20,6 +21,7 @@ class Rule(StrEnum):
     """Id of the rule that decided; carried on CaseAssigned and used as a metric label."""
 
     REGION_CATEGORY = "region-category"
+    CLASSIFIED_REGION_CATEGORY = "classified-region-category"
     REGION_PETITION_OFFICE = "region-petition-office"
     FALLBACK_ROOT = "fallback-root"
     REPORT_DISCIPLINE_INSPECTION = "report-discipline-inspection"
@@ -44,11 +46,55 @@ class RoutingInput(Protocol):
 
 @dataclass(frozen=True)
 class Decision:
-    """The responsible unit, the rule that chose it and why, in words for people."""
+    """The responsible unit, the rule that chose it and why, in words for people.
+
+    ``category`` is the one the decision went by: the petition's own, or the classifier's.
+    """
 
     unit: Unit
     rule: Rule
     explanation: str
+    category: str | None = None
+
+
+class GuessOutcome(StrEnum):
+    """How the text classifier fared on a petition without a category; a metric label."""
+
+    CONFIDENT = "confident"
+    UNSURE = "unsure"
+    NO_MODEL = "no_model"
+
+
+@dataclass(frozen=True)
+class CategoryGuess:
+    """The text classifier's category for a petition that has none, or why there is none."""
+
+    label: str | None
+    confidence: float
+    min_confidence: float
+
+    @property
+    def outcome(self) -> GuessOutcome:
+        """Whether routing may go by the guess."""
+        if self.label is None:
+            return GuessOutcome.NO_MODEL
+        if self.confidence >= self.min_confidence:
+            return GuessOutcome.CONFIDENT
+        return GuessOutcome.UNSURE
+
+    def phrase(self) -> str:
+        """The guess in words, for explanations."""
+        return f"category predicted by the text classifier: {self.label} (confidence {self.confidence:.2f})"
+
+
+@dataclass(frozen=True)
+class _WithCategory:
+    """A petition seen with a category it did not bring (the classifier's)."""
+
+    region: str
+    category: str | None
+    petition_type: PetitionType | None
+    subject_unit: str | None
 
 
 class NoLawfulUnit(ValueError):
@@ -100,7 +146,18 @@ def _category_phrase(category: str | None) -> str:
     return f"category {category}" if category else "no category"
 
 
-def _base_decision(petition: RoutingInput, tree: OrgTree) -> Decision:
+def _no_category_reason(guess: CategoryGuess | None) -> str:
+    if guess is None:
+        return "The petition has no category yet"
+    if guess.outcome is GuessOutcome.NO_MODEL:
+        return "The petition has no category yet and no text classifier model is loaded"
+    return (
+        f"The petition has no category yet and the text classifier is unsure (best guess {guess.label}, "
+        f"confidence {guess.confidence:.2f}, below the threshold {guess.min_confidence:.2f})"
+    )
+
+
+def _base_decision(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess | None = None) -> Decision:
     """Rules (a) region-category, (b) region-petition-office, (c) fallback-root."""
     region, category = petition.region, petition.category
     if category:
@@ -118,11 +175,7 @@ def _base_decision(petition: RoutingInput, tree: OrgTree) -> Decision:
     found = _first_resolved(_matches(offices, region, tree), tree)
     if found is not None:
         match, unit, passed = found
-        reason = (
-            f"No unit handles {category} for region {region}"
-            if category
-            else "The petition has no category yet"
-        )
+        reason = f"No unit handles {category} for region {region}" if category else _no_category_reason(guess)
         return Decision(
             unit,
             Rule.REGION_PETITION_OFFICE,
@@ -223,9 +276,28 @@ def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject
     )
 
 
-def decide(petition: RoutingInput, tree: OrgTree) -> Decision:
-    """The unit responsible for ``petition``, the rule that chose it and the reason."""
-    base = _base_decision(petition, tree)
+def decide(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess | None = None) -> Decision:
+    """The unit responsible for ``petition``, the rule that chose it and the reason.
+
+    ``guess`` is the text classifier's category for a petition without one; routing goes by it
+    only when it is confident, and otherwise says why it did not.
+    """
+    if not petition.category and guess is not None and guess.outcome is GuessOutcome.CONFIDENT:
+        return _decide_with_guess(petition, tree, guess)
+    base = _base_decision(petition, tree, guess if not petition.category else None)
     if petition.petition_type == PetitionType.REPORT and petition.subject_unit:
-        return _guard_report(petition, tree, base, petition.subject_unit)
-    return base
+        base = _guard_report(petition, tree, base, petition.subject_unit)
+    return replace(base, category=petition.category or None)
+
+
+def _decide_with_guess(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess) -> Decision:
+    """The decision for the petition as if it had the guessed category, saying so first."""
+    guessed = _WithCategory(petition.region, guess.label, petition.petition_type, petition.subject_unit)
+    decision = decide(guessed, tree)
+    rule = Rule.CLASSIFIED_REGION_CATEGORY if decision.rule is Rule.REGION_CATEGORY else decision.rule
+    return replace(
+        decision,
+        rule=rule,
+        explanation=f"No category was given; {guess.phrase()}. {decision.explanation}",
+        category=guess.label,
+    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from routing.model_watch import ClassifierWatcher
 from routing.org_tree import OrgTree
 
 
 @dataclass
 class RoutingState:
-    """The org tree in force; held in one place so that a later reload swaps it for everyone."""
+    """The org tree and classifier in force; held in one place so that a reload swaps them for everyone."""
 
     org_tree: OrgTree
+    classifier: ClassifierWatcher = field(default_factory=lambda: ClassifierWatcher(None))
+    min_confidence: float = 0.6

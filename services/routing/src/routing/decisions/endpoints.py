@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from routing.agents import guess_category
 from routing.decisions.schemas import RoutingPreviewRead, RoutingPreviewRequest
-from routing.deps import OrgTreeDep
+from routing.deps import StateDep
 from routing.errors import UnroutablePetition
 from routing.rules import NoLawfulUnit, decide
 from routing.units.schemas import UnitRead
@@ -18,15 +19,19 @@ router = APIRouter(prefix="/v1/routing", tags=["routing"])
     summary="Preview the routing decision for a petition (nothing is published)",
     responses={409: {"description": "No unit may lawfully receive the petition"}},
 )
-async def preview(body: RoutingPreviewRequest, tree: OrgTreeDep) -> RoutingPreviewRead:
+async def preview(body: RoutingPreviewRequest, state: StateDep) -> RoutingPreviewRead:
     """The unit, rule and explanation routing would produce for ``body``."""
+    guess = None
+    if not body.category:
+        guess = guess_category(state.classifier.current, body, state.min_confidence)
     try:
-        decision = decide(body, tree)
+        decision = decide(body, state.org_tree, guess)
     except NoLawfulUnit as exc:
         raise UnroutablePetition(str(exc)) from exc
     return RoutingPreviewRead(
         case_id=body.case_id,
         unit=UnitRead.of(decision.unit),
         rule=decision.rule.value,
+        category=decision.category,
         explanation=decision.explanation,
     )

@@ -22,6 +22,12 @@ class RoutingPreviewRequest(BaseModel):
     subject_unit: str | None = Field(
         default=None, max_length=64, description="code of the unit complained about, if any"
     )
+    title: str | None = Field(
+        default=None, max_length=200, description="read by the text classifier when there is no category"
+    )
+    content: str | None = Field(
+        default=None, max_length=20000, description="read by the text classifier when there is no category"
+    )
     case_id: str | None = Field(default=None, max_length=64, description="not needed; echoed back")
     channel: Channel | None = None
 
@@ -32,4 +38,7 @@ class RoutingPreviewRead(BaseModel):
     case_id: str | None
     unit: UnitRead
     rule: str = Field(description="id of the rule that decided")
+    category: str | None = Field(
+        description="the category the decision went by: the petition's, or the text classifier's"
+    )
     explanation: str = Field(description="why this unit, in words for people")

@@ -1,0 +1,1 @@
+"""The text classifier in force, described over HTTP."""
