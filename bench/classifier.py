@@ -35,7 +35,7 @@ from sklearn.svm import LinearSVC
 from routing.classifier import petition_text, train
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "complaints"
+DEFAULT_DATA = Path(os.environ.get("XINFANG_COMPLAINTS_DATA", REPO.parent / "shared" / "data" / "complaints"))
 
 
 def load_complaints(folder: Path) -> tuple[list[str], list[str], list[str]]:

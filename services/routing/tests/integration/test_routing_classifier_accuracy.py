@@ -1,10 +1,12 @@
 """The classifier on real petitions: the shared complaints data, split into train and test parts.
 
-Reads ``../shared/data/complaints`` beside the repository (CI always has it there). The floor is
-conservative: bench/classifier.py measures the real figure on the full data.
+Reads ``../shared/data/complaints`` beside the repository (CI always has it there), or the
+folder named by ``XINFANG_COMPLAINTS_DATA``. The floor is conservative: bench/classifier.py
+measures the real figure on the full data.
 """
 
 import csv
+import os
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -13,7 +15,12 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from routing.classifier import petition_text, train
 
-DATA = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "complaints"
+DATA = Path(
+    os.environ.get(
+        "XINFANG_COMPLAINTS_DATA",
+        Path(__file__).resolve().parents[4].parent / "shared" / "data" / "complaints",
+    )
+)
 PER_LABEL = 500  # a subsample keeps the test well under 30 s on two cores
 
 
