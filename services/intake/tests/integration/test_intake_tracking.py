@@ -479,12 +479,15 @@ def test_deadline_scheduled_on_the_broker_is_consumed_and_shown(
     def send(spec: TopicSpec, event: CloudEvent[Any]) -> None:
         producer.send(spec.name, key=(event.partitionkey or "").encode(), value=event.to_json_bytes()).get(30)
 
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with TestClient(
+        intake_app(kafka_broker, consumer_group=fresh_group, track_rate_per_minute=1000)
+    ) as client:
         case_id, code = register(client, petition_body())
         send(CASE_ASSIGNED, case_assigned(case_id))
         due = datetime(2026, 3, 18, tzinfo=UTC)
         send(DEADLINE_SCHEDULED, deadline_scheduled(case_id, due))
-        tracked = wait_until(lambda: (t := track(client, code))["deadlines"] and t)
+        # Two topics, so no order between them: wait for both facts.
+        tracked = wait_until(lambda: (t := track(client, code))["deadlines"] and t["unit_name"] and t)
         # A DeadlineScheduled for a case intake never registered goes to intake's own DLQ.
         stranger = str(uuid.uuid4())
         send(DEADLINE_SCHEDULED, deadline_scheduled(stranger, due))
