@@ -11,8 +11,8 @@ from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 
 from intake.consumers import apply_message
-from xinfang_common.cloudevents import CloudEvent, build_event, decode_event
-from xinfang_common.events import CaseAssigned
+from xinfang_common.cloudevents import CloudEvent, decode_event
+from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import (
     CASE_ACCEPTED,
@@ -44,21 +44,14 @@ def case_assigned(
     assigned_at: datetime | None = None,
     petition_type: str | None = None,
 ) -> CloudEvent[Any]:
-    return build_event(
-        CaseAssigned(
-            case_id=case_id,
-            unit_code=unit_code,
-            unit_name=unit_name,
-            region="430104",
-            category="城乡建设",
-            petition_type=petition_type,  # type: ignore[arg-type]
-            rule="region-category",
-            explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
-            assigned_at=assigned_at or datetime.now(UTC),
-        ),
-        event_type=CASE_ASSIGNED.event_type,
-        source=CASE_ASSIGNED.source,
-        case_id=case_id,
+    return example_event(
+        CASE_ASSIGNED,
+        case_id,
+        unit_code=unit_code,
+        unit_name=unit_name,
+        petition_type=petition_type,
+        explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
+        assigned_at=assigned_at or datetime.now(UTC),
     )
 
 

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 
-from xinfang_common.cloudevents import CloudEvent, build_event, decode_event
-from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.cloudevents import CloudEvent, decode_event
+from xinfang_common.events import PetitionRegistered
+from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.testing.plugin import free_port
 from xinfang_common.topics import CASE_ASSIGNED, INTAKE, PETITION_REGISTERED
@@ -23,20 +24,14 @@ pytestmark = [pytest.mark.kafka, pytest.mark.database]
 def case_assigned(
     case_id: str, unit_code: str = "430104-zjj", unit_name: str = "岳麓区住建局"
 ) -> CloudEvent[Any]:
-    return build_event(
-        CaseAssigned(
-            case_id=case_id,
-            unit_code=unit_code,
-            unit_name=unit_name,
-            region="430104",
-            category="城乡建设",
-            rule="region-category",
-            explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
-            assigned_at=datetime.now(UTC),
-        ),
-        event_type=CASE_ASSIGNED.event_type,
-        source=CASE_ASSIGNED.source,
-        case_id=case_id,
+    return example_event(
+        CASE_ASSIGNED,
+        case_id,
+        unit_code=unit_code,
+        unit_name=unit_name,
+        petition_type=None,
+        explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
+        assigned_at=datetime.now(UTC),
     )
 
 

@@ -14,7 +14,8 @@ from kafka import KafkaProducer
 from intake.consumers import apply_message
 from intake.tracking_codes import new_tracking_code
 from xinfang_common.cloudevents import CloudEvent, build_event, decode_event
-from xinfang_common.events import CaseAssigned, DeadlineScheduled
+from xinfang_common.events import DeadlineScheduled
+from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import (
     CASE_ASSIGNED,
@@ -50,20 +51,14 @@ def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
 
 
 def case_assigned(case_id: str, unit_code: str = UNIT, unit_name: str = UNIT_NAME) -> CloudEvent[Any]:
-    return build_event(
-        CaseAssigned(
-            case_id=case_id,
-            unit_code=unit_code,
-            unit_name=unit_name,
-            region="430104",
-            category="城乡建设",
-            rule="region-category",
-            explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
-            assigned_at=datetime.now(UTC),
-        ),
-        event_type=CASE_ASSIGNED.event_type,
-        source=CASE_ASSIGNED.source,
-        case_id=case_id,
+    return example_event(
+        CASE_ASSIGNED,
+        case_id,
+        unit_code=unit_code,
+        unit_name=unit_name,
+        petition_type=None,
+        explanation=f"{unit_name} serves 430104 and handles 城乡建设.",
+        assigned_at=datetime.now(UTC),
     )
 
 
