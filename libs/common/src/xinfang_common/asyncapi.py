@@ -30,8 +30,8 @@ def _envelope_schema(spec: TopicSpec) -> dict[str, Any]:
             "id": {"type": "string", "description": "event id; consumers drop duplicates by it"},
             "source": {"const": spec.source},
             "type": {"const": spec.event_type},
-            "subject": {"type": "string", "description": "case id"},
-            "partitionkey": {"type": "string", "description": "case id (the Kafka key)"},
+            "subject": {"type": "string", "description": spec.key},
+            "partitionkey": {"type": "string", "description": f"{spec.key} (the Kafka key)"},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
             "data": {"$ref": REF.format(model=spec.schema.__name__)},
@@ -55,7 +55,7 @@ def build_document() -> dict[str, Any]:
             "summary": spec.description,
             "contentType": "application/cloudevents+json",
             "payload": {"$ref": REF.format(model=f"{message_name}Event")},
-            "bindings": {"kafka": {"key": {"type": "string", "description": "case id"}}},
+            "bindings": {"kafka": {"key": {"type": "string", "description": spec.key}}},
             "examples": [{"name": "example", "payload": {"data": spec.example}}],
         }
         schemas[f"{message_name}Event"] = _envelope_schema(spec)
@@ -91,8 +91,9 @@ def build_document() -> dict[str, Any]:
             "title": "Xinfang events",
             "version": "1.0.0",
             "description": (
-                "Every event of the Xinfang suite: a CloudEvents 1.0 JSON message keyed by case id, "
-                "on a topic produced by exactly one service. Generated from xinfang_common.topics."
+                "Every event of the Xinfang suite: a CloudEvents 1.0 JSON message keyed by case id "
+                "(unit code on the units topic), on a topic produced by exactly one service. "
+                "Generated from xinfang_common.topics."
             ),
         },
         "defaultContentType": "application/cloudevents+json",

@@ -31,7 +31,10 @@ def utcnow() -> datetime:
 
 
 class CloudEvent(BaseModel, Generic[DataT]):
-    """A CloudEvents 1.0 event; ``subject`` and ``partitionkey`` carry the case id."""
+    """A CloudEvents 1.0 event; ``subject`` and ``partitionkey`` carry the case id.
+
+    (On the one topic that is not about cases, the units topic, they carry the unit code.)
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -89,17 +92,21 @@ def build_event(
     *,
     event_type: str,
     source: str,
-    case_id: str,
+    case_id: str | None = None,
+    key: str | None = None,
     event_id: str | None = None,
     dataschema: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent[DataT]:
-    """Wrap ``data`` in an envelope keyed by ``case_id``."""
+    """Wrap ``data`` in an envelope keyed by ``case_id`` (or, for a topic not about cases, ``key``)."""
+    if (case_id is None) == (key is None):
+        raise ValueError("give exactly one of case_id and key")
+    subject = case_id if case_id is not None else key
     fields: dict[str, Any] = {
         "source": source,
         "type": event_type,
-        "subject": case_id,
-        "partitionkey": case_id,
+        "subject": subject,
+        "partitionkey": subject,
         "dataschema": dataschema,
         "data": data,
     }

@@ -64,6 +64,16 @@ class DeadlineKind(StrEnum):
     ACCEPTANCE = "acceptance"
 
 
+class UnitKind(StrEnum):
+    """What a unit is; routing treats petition offices and discipline inspection specially."""
+
+    PETITION_OFFICE = "petition_office"
+    DEPARTMENT = "department"
+    SUBSIDIARY = "subsidiary"
+    DISCIPLINE_INSPECTION = "discipline_inspection"
+    GOVERNMENT = "government"
+
+
 class PeriodUnit(StrEnum):
     """Calendar days (日) or working days (工作日)."""
 

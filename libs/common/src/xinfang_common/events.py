@@ -24,6 +24,7 @@ from xinfang_common.domain import (
     ReplyStage,
     ReviewStage,
     Satisfaction,
+    UnitKind,
 )
 
 
@@ -170,3 +171,21 @@ class ReviewRequested(EventData):
     unit_code: str = Field(min_length=1, max_length=64, description="the unit whose answer is contested")
     requested_of: str = Field(min_length=1, description='"superior of <unit_code>"')
     at: AwareDatetime
+
+
+class UnitChanged(EventData):
+    """A unit of the organisation tree as it now is (the whole unit, not a diff).
+
+    Published by routing on a compacted topic keyed by unit code, so that every service knows
+    unit names and the hierarchy (for a supervisor's subtree, say) without calling routing.
+    """
+
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    parent: str | None = Field(default=None, max_length=64, description="null for the root")
+    kind: UnitKind
+    regions: tuple[RegionCode, ...] = Field(min_length=1)
+    categories: tuple[str, ...] = ()
+    active: bool = True
+    successor: str | None = Field(default=None, max_length=64)
+    changed_at: AwareDatetime

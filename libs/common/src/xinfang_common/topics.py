@@ -17,6 +17,7 @@ from xinfang_common.domain import (
     ReplyStage,
     ReviewStage,
     Satisfaction,
+    UnitKind,
 )
 from xinfang_common.events import (
     CaseAccepted,
@@ -30,6 +31,7 @@ from xinfang_common.events import (
     DeadlineScheduled,
     PetitionRegistered,
     ReviewRequested,
+    UnitChanged,
 )
 
 INTAKE = "intake"
@@ -51,6 +53,10 @@ class TopicSpec:
     description: str
     example: dict[str, Any]
     partitions: int = 6
+    key: str = "case id"
+    """What the Kafka key (and the CloudEvents subject) is, in words."""
+    key_field: str = "case_id"
+    """The payload field whose value is the key."""
     compacted: bool = False
     retention_ms: int | None = None
     config: dict[str, str] = field(default_factory=dict)
@@ -59,6 +65,10 @@ class TopicSpec:
     def source(self) -> str:
         """The CloudEvents ``source`` of events on this topic."""
         return f"/xinfang/{self.producer}"
+
+    def key_of(self, data: BaseModel) -> str:
+        """The Kafka key of an event carrying ``data``."""
+        return str(getattr(data, self.key_field))
 
     def dlq(self, consumer: str) -> str:
         """Dead-letter topic for messages ``consumer`` could not process.
@@ -288,6 +298,31 @@ CASE_REVIEW_REQUESTED = TopicSpec(
     },
 )
 
+UNIT_CHANGED = TopicSpec(
+    name="xinfang.unit.changed.v1",
+    event_type="cn.xinfang.unit.changed.v1",
+    schema=UnitChanged,
+    producer=ROUTING,
+    consumers=(INTAKE, ALERTS, REPORTING),
+    description="A unit of the organisation tree as it now is; compacted, so reading the topic from "
+    "the start gives the whole current tree.",
+    example={
+        "code": _UNIT,
+        "name": "岳麓区住房和城乡建设局",
+        "parent": "430104-xfj",
+        "kind": UnitKind.DEPARTMENT.value,
+        "regions": ["430104"],
+        "categories": ["城乡建设"],
+        "active": True,
+        "successor": None,
+        "changed_at": _T0,
+    },
+    partitions=3,
+    key="unit code",
+    key_field="code",
+    compacted=True,
+)
+
 PETITIONER_TOPICS: tuple[TopicSpec, ...] = (CASE_RATED, CASE_REVIEW_REQUESTED)
 """What the petitioner does through the tracking code: rate a reply, ask for a review."""
 
@@ -307,6 +342,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     DEADLINE_SCHEDULED,
     *CASE_ACTION_TOPICS,
     *PETITIONER_TOPICS,
+    UNIT_CHANGED,
 )
 
 

@@ -18,13 +18,13 @@ REPO = Path(__file__).resolve().parents[4]
 @pytest.mark.parametrize("spec", TOPICS, ids=lambda s: s.name)
 def test_each_example_validates_and_round_trips_through_the_envelope(spec):
     data = spec.schema.model_validate(spec.example)
-    event = build_event(data, event_type=spec.event_type, source=spec.source, case_id=data.case_id)
+    event = build_event(data, event_type=spec.event_type, source=spec.source, key=spec.key_of(data))
 
     decoded = decode_event(event.to_json_bytes(), spec.schema, spec.event_type)
 
     assert decoded == event
     assert decoded.specversion == "1.0"
-    assert decoded.subject == decoded.partitionkey == data.case_id
+    assert decoded.subject == decoded.partitionkey == spec.key_of(data)
 
 
 def test_topics_follow_naming_and_have_one_known_producer():
