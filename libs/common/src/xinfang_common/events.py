@@ -54,6 +54,12 @@ class PetitionRegistered(EventData):
     received_at: AwareDatetime
     registered_at: AwareDatetime
     imported: bool = False
+    imported_unit: str | None = Field(
+        default=None,
+        max_length=64,
+        description="for an imported case, the unit that handled it in the legacy system: routing "
+        "assigns the case there, as of registered_at, instead of deciding again",
+    )
 
 
 class CaseAssigned(EventData):

@@ -114,6 +114,7 @@ PETITION_REGISTERED = TopicSpec(
         "received_at": _T0,
         "registered_at": _T0,
         "imported": False,
+        "imported_unit": None,
     },
 )
 
