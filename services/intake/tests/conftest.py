@@ -16,9 +16,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from intake.config import IntakeSettings
+from intake.consumers import HANDLERS
 from intake.main import create_app
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED
+from xinfang_common.testing.auth import staff_client, test_auth_settings
 
 
 @pytest.fixture
@@ -85,9 +86,7 @@ def fresh_group(kafka_broker: str) -> str:
     consumer = KafkaConsumer(bootstrap_servers=kafka_broker, group_id=group, enable_auto_commit=False)
     try:
         partitions = [
-            TopicPartition(spec.name, p)
-            for spec in (CASE_ASSIGNED, DEADLINE_SCHEDULED)
-            for p in range(spec.partitions)
+            TopicPartition(spec.name, p) for spec, _ in HANDLERS.values() for p in range(spec.partitions)
         ]
         consumer.assign(partitions)
         consumer.seek_to_end(*partitions)
@@ -118,7 +117,9 @@ def intake_app(database_url: str, encryption_key: str) -> Callable[..., FastAPI]
             "kafka_connect_timeout_seconds": 2.0,
         }
         fields.update(overrides)
-        return create_app(IntakeSettings(**fields), KafkaSettings(bootstrap_servers=bootstrap))
+        return create_app(
+            IntakeSettings(**fields), KafkaSettings(bootstrap_servers=bootstrap), test_auth_settings()
+        )
 
     return make
 
@@ -126,5 +127,5 @@ def intake_app(database_url: str, encryption_key: str) -> Callable[..., FastAPI]
 @pytest.fixture
 def offline_client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     """A client of an intake app that does not talk to Kafka at all."""
-    with TestClient(intake_app(relay_enabled=False, consumer_enabled=False)) as client:
+    with staff_client(intake_app(relay_enabled=False, consumer_enabled=False)) as client:
         yield client

@@ -16,6 +16,13 @@ from xinfang_common.topics import PETITION_REGISTERED
 DEMO_TREE = Path(__file__).resolve().parents[3] / "deploy" / "config" / "org-tree.demo.yaml"
 
 
+@pytest.fixture(autouse=True)
+def _routing_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's database and training data out of the working directory."""
+    monkeypatch.setenv("ROUTING_DATABASE_URL", f"sqlite:///{tmp_path / 'routing.db'}")
+    monkeypatch.setenv("ROUTING_TRAINING_DATA_PATH", str(tmp_path / "training.csv"))
+
+
 @pytest.fixture
 def demo_tree_path() -> Path:
     """The demo org tree that `make up` loads."""

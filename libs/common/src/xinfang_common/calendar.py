@@ -1,20 +1,32 @@
-"""China's official holiday calendar (statutory holidays and make-up working days), from YAML."""
+"""China's official holiday calendar: statutory rest days and make-up working days (调休).
+
+The official years come from the ``chinesecalendar`` package, which transcribes the State
+Council's yearly notice (国务院办公厅关于<year>年部分节假日安排的通知); an operator's override
+file (YAML) adds a year the package does not have yet, or replaces one. A year neither covers is
+*provisional*: only Saturdays, Sundays and the statutory holidays fixed to a Gregorian date count
+as rest days there, and every computation that looked at it says so.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import chinese_calendar  # type: ignore[import-untyped]
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # A range in one holiday notice never spans more than a few days; a longer one is a typo.
 _MAX_RANGE_DAYS = 31
 _SATURDAY = 5
+
+FIXED_DATE_HOLIDAYS: tuple[tuple[int, int], ...] = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
+"""(month, day) of the statutory holidays on a fixed Gregorian date (全国年节及纪念日放假办法,
+2024 revision: 元旦, 劳动节 1-2 May, 国庆节 1-3 October); the lunar ones and the 调休 that
+joins them into breaks are known only from each year's notice."""
 
 
 class CalendarError(ValueError):
@@ -32,7 +44,9 @@ class CalendarYear:
 
 
 class HolidayCalendar:
-    """Answers whether a day is a working day; years it does not cover fall back to weekends.
+    """Answers whether a day is a working day; a year it does not cover is provisional.
+
+    In a provisional year the rest days are Saturdays, Sundays and ``FIXED_DATE_HOLIDAYS``.
 
     A fallback is not silent: callers learn which years were uncovered through ``covers`` (the
     deadline arithmetic reports them with every result).
@@ -63,6 +77,8 @@ class HolidayCalendar:
         if day in self._workdays:
             return True
         if day in self._holidays:
+            return False
+        if not self.covers(day.year) and (day.month, day.day) in FIXED_DATE_HOLIDAYS:
             return False
         return day.weekday() < _SATURDAY
 
@@ -169,13 +185,47 @@ def calendar_from_yaml(text: str, *, origin: str = "holiday calendar") -> Holida
     return parse_calendar(data, origin=origin)
 
 
+def official_years() -> list[CalendarYear]:
+    """The years whose notice the ``chinesecalendar`` package carries (2004 up to its last year)."""
+    from chinese_calendar.constants import holidays, workdays  # type: ignore[import-untyped]
+
+    version = getattr(chinese_calendar, "__version__", "?")
+    by_year: dict[int, tuple[set[date], set[date]]] = {}
+    for day in holidays:
+        by_year.setdefault(day.year, (set(), set()))[0].add(day)
+    for day in workdays:
+        # The package lists every working day it knows of; only weekend ones are news.
+        if day.weekday() >= _SATURDAY:
+            by_year.setdefault(day.year, (set(), set()))[1].add(day)
+    return [
+        CalendarYear(
+            year,
+            frozenset(rest),
+            frozenset(work),
+            f"国务院办公厅关于{year}年部分节假日安排的通知 (chinesecalendar {version})",
+        )
+        for year, (rest, work) in sorted(by_year.items())
+    ]
+
+
+def calendar_with_overrides(overrides: HolidayCalendar | None = None) -> HolidayCalendar:
+    """The official years, each year in ``overrides`` replacing (or adding) that whole year."""
+    years = {entry.year: entry for entry in official_years()}
+    if overrides is not None:
+        years.update(overrides.years)
+    return HolidayCalendar(years.values())
+
+
 def load_calendar(path: Path | None = None) -> HolidayCalendar:
-    """Load the calendar at ``path``, or the one shipped with the package when ``path`` is None."""
+    """The official calendar, with the operator's override file at ``path`` applied if given.
+
+    The override file has the same shape as ``calendar_from_yaml`` reads; a year in it replaces
+    the package's data for that year entirely (a notice is taken whole, never merged).
+    """
     if path is None:
-        packaged = resources.files("xinfang_common").joinpath("data", "holidays_cn.yaml")
-        return calendar_from_yaml(packaged.read_text(encoding="utf-8"), origin="packaged holidays_cn.yaml")
+        return calendar_with_overrides()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CalendarError(f"cannot read holiday calendar {path}: {exc}") from exc
-    return calendar_from_yaml(text, origin=str(path))
+    return calendar_with_overrides(calendar_from_yaml(text, origin=str(path)))

@@ -52,12 +52,41 @@ def dev_data_key(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def dev_token_key(var_dir: Path) -> str:
+    """The local secret that signs and verifies bearer tokens, made once and kept under ``var/``."""
+    path = var_dir / "auth-jwt.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def write_dev_admin_token(var_dir: Path) -> Path:
+    """An admin token of the demo root unit, valid 30 days, in ``var/dev-admin.token``."""
+    from datetime import timedelta
+
+    from xinfang_common.auth import Role, issue_token
+
+    path = var_dir / "dev-admin.token"
+    token = issue_token(
+        subject="dev-admin",
+        unit="430100-xfj",
+        roles=[Role.ADMIN],
+        key=dev_token_key(var_dir),
+        lifetime=timedelta(days=30),
+    )
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def suite_specs(
     root: Path, var_dir: Path, bootstrap: str, ports: Mapping[str, int] | None = None
 ) -> list[ServiceSpec]:
     """The four services configured for a local run on SQLite files under ``var_dir``."""
     ports = {**DEFAULT_PORTS, **(ports or {})}
-    common = {"XINFANG_KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    config = root / "deploy" / "config"
+    common = {"XINFANG_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "XINFANG_AUTH_JWT_KEY": dev_token_key(var_dir)}
     return [
         ServiceSpec(
             "intake",
@@ -73,9 +102,24 @@ def suite_specs(
             "routing",
             "routing.main:create_app",
             ports["routing"],
-            {**common, "ROUTING_ORG_TREE_PATH": str(root / "deploy" / "config" / "org-tree.demo.yaml")},
+            {
+                **common,
+                "ROUTING_ORG_TREE_PATH": str(config / "org-tree.demo.yaml"),
+                "ROUTING_RULES_PATH": str(config / "routing-rules.demo.yaml"),
+                "ROUTING_DATABASE_URL": f"sqlite:///{var_dir / 'routing.db'}",
+                "ROUTING_TRAINING_DATA_PATH": str(var_dir / "routing-training.csv"),
+            },
         ),
-        ServiceSpec("alerts", "alerts.main:create_app", ports["alerts"], {**common}),
+        ServiceSpec(
+            "alerts",
+            "alerts.main:create_app",
+            ports["alerts"],
+            {
+                **common,
+                "ALERTS_POLICY_PATH": str(config / "deadline-policy.national-2022.yaml"),
+                "ALERTS_DATABASE_URL": f"sqlite:///{var_dir / 'alerts.db'}",
+            },
+        ),
         ServiceSpec(
             "reporting",
             "reporting.main:create_app",
@@ -248,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in suite.specs:
             print(f"  {spec.name:<10} API docs {spec.url}/docs   metrics {spec.url}/metrics")
         print(f"  kafka      {bootstrap}")
+        token_path = write_dev_admin_token(var_dir)
+        print(
+            f"  token      admin bearer token in {token_path.relative_to(root)}; other roles: xinfang-token"
+        )
         while not stopping:
             for name, proc in suite.processes.items():
                 if proc.poll() is not None:

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 
 class Channel(StrEnum):
@@ -58,10 +58,53 @@ class ReviewStage(StrEnum):
     RECHECK = "recheck"
 
 
+class AssignmentStage(StrEnum):
+    """What an assignment is for: first handling, a review (复查) or a recheck (复核)."""
+
+    HANDLING = "handling"
+    REVIEW = "review"
+    RECHECK = "recheck"
+
+
+class LinkKind(StrEnum):
+    """How a petition relates to an earlier similar one (重复信访)."""
+
+    REPEAT = "repeat"
+    """The earlier case was answered: the same matter raised again."""
+    FINAL = "final"
+    """The earlier case was closed after a recheck (复核): not accepted again (Art. 36)."""
+    IN_PROGRESS = "in_progress"
+    """The earlier case is still being handled: it goes to the same unit (Art. 19)."""
+
+
 class DeadlineKind(StrEnum):
     """Which legal period a deadline closes."""
 
     ACCEPTANCE = "acceptance"
+    FORWARD = "forward"
+    """The petition office forwards or assigns a registered petition (Art. 22)."""
+    OBJECTION = "objection"
+    """Last moment a unit may object that a forwarded matter is not its own (Art. 23)."""
+    COMPLETION = "completion"
+    """The written opinion on an accepted case, extension included (Art. 34)."""
+    REVIEW_REQUEST = "review_request"
+    """The petitioner's window to ask for a review of the reply (Art. 35); informational."""
+    REVIEW = "review"
+    """The review (复查) answer (Art. 35)."""
+    RECHECK_REQUEST = "recheck_request"
+    """The petitioner's window to ask for a recheck of the review (Art. 36); informational."""
+    RECHECK = "recheck"
+    """The recheck (复核) answer (Art. 36)."""
+
+
+class AlertTier(StrEnum):
+    """How close to (or past) its deadline a case is when alerts warns about it."""
+
+    APPROACHING = "approaching"
+    DUE = "due"
+    OVERDUE = "overdue"
+    ESCALATED = "escalated"
+    """Overdue for long enough that the superior unit is told (督办)."""
 
 
 class UnitKind(StrEnum):
@@ -90,7 +133,13 @@ def _check_region(code: str) -> str:
     return code
 
 
-RegionCode = Annotated[str, AfterValidator(_check_region)]
+RegionCode = Annotated[
+    str,
+    AfterValidator(_check_region),
+    # Documented as a pattern so that clients (and generated tests) know the shape; checked by
+    # _check_region, whose message says what a code looks like.
+    WithJsonSchema({"type": "string", "pattern": r"^[1-8]\d{5}$", "examples": ["430104"]}),
+]
 """A GB/T 2260 division code: province ``XX0000``, prefecture ``XXXX00`` or county ``XXXXXX``."""
 
 

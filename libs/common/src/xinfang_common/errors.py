@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,71 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """Each bad field with the reason, in a form clients can show next to the field."""
     return [
-        {"field": _field_path(tuple(err.get("loc", ()))), "reason": str(err.get("msg", "invalid"))}
+        {
+            "field": _field_path(tuple(err.get("loc", ()))),
+            # pydantic prefixes a validator's own message with "Value error, ": it adds nothing.
+            "reason": str(err.get("msg", "invalid")).removeprefix("Value error, "),
+        }
         for err in exc.errors()
     ]
 
 
+class FieldProblem(BaseModel):
+    """One bad field and why."""
+
+    field: str = Field(description="dotted path of the field, e.g. petitioners.0.id_number or query.limit")
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the suite."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "ValidationError",
+                    "detail": "region: must be a 6-digit GB/T 2260 administrative division code, e.g. 330106",
+                    "fields": [
+                        {
+                            "field": "region",
+                            "reason": "must be a 6-digit GB/T 2260 administrative division code, e.g. 330106",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    error: str = Field(description="kind of error, e.g. ValidationError, NotFound, Conflict")
+    detail: str = Field(description="what is wrong, in words")
+    fields: list[FieldProblem] | None = Field(default=None, description="for a 422: each bad field")
+
+
+def _document_error_shape(app: FastAPI) -> None:
+    """Describe the suite's error body in OpenAPI instead of FastAPI's default 422 shape."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(body.pop("$defs", {}))
+            body["required"] = ["error", "detail", "fields"]
+            schemas["HTTPValidationError"] = body
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map ServiceError, validation errors and stray exceptions to the suite's JSON shape."""
+    _document_error_shape(app)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:

@@ -15,8 +15,11 @@ from __future__ import annotations
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from xinfang_common.domain import (
+    AlertTier,
+    AssignmentStage,
     Channel,
     DeadlineKind,
+    LinkKind,
     Outcome,
     PeriodUnit,
     PetitionType,
@@ -74,6 +77,11 @@ class CaseAssigned(EventData):
     rule: str = Field(min_length=1, description="id of the rule that decided")
     explanation: str = Field(min_length=1, description="why this unit, in words for people")
     assigned_at: AwareDatetime
+    stage: AssignmentStage = Field(
+        default=AssignmentStage.HANDLING,
+        description="handling (the first answer), review (复查) or recheck (复核): what the unit is "
+        "assigned the case for",
+    )
 
 
 class DeadlineScheduled(EventData):
@@ -89,6 +97,21 @@ class DeadlineScheduled(EventData):
     period_unit: PeriodUnit
     policy_version: str = Field(min_length=1)
     legal_basis: str = Field(min_length=1)
+    version: int = Field(
+        default=1, ge=1, description="deadline version: each change of this deadline_id is the next one"
+    )
+    provisional: bool = Field(
+        default=False,
+        description="the period reaches a year without the official holiday notice; recomputed "
+        "(as a new version) once that year's calendar is loaded",
+    )
+    stopped: bool = Field(
+        default=False, description="the period no longer runs (met, ended by a later step, or closed)"
+    )
+    stopped_at: AwareDatetime | None = Field(default=None, description="when it stopped, if it did")
+    alerting: bool = Field(
+        default=True, description="false for imported (historical) cases and informational periods"
+    )
 
 
 MAX_EXTENSION_DAYS = 30
@@ -195,3 +218,58 @@ class UnitChanged(EventData):
     active: bool = True
     successor: str | None = Field(default=None, max_length=64)
     changed_at: AwareDatetime
+
+
+class CaseLinked(EventData):
+    """Routing found an earlier similar petition on the same matter (重复信访) and linked the case to it.
+
+    Matched on subject unit or region and category plus text similarity only: routing never sees
+    who the petitioners are, so "the same petitioner" plays no part.
+    """
+
+    case_id: str = Field(min_length=1, max_length=64)
+    earlier_case_id: str = Field(min_length=1, max_length=64)
+    similarity: float = Field(ge=0, le=1, description="text similarity of the two petitions, 0..1")
+    kind: LinkKind
+    earlier_unit: str | None = Field(
+        default=None, max_length=64, description="the unit the earlier case was last assigned to"
+    )
+    at: AwareDatetime
+
+
+class SurgeDetected(EventData):
+    """New petitions of one category at one unit rose well above their usual level (counts only)."""
+
+    key: str = Field(min_length=1, max_length=200, description='"<category>|<unit_code>"')
+    category: str = Field(min_length=1, max_length=100)
+    unit_code: str = Field(min_length=1, max_length=64)
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    count: int = Field(ge=0, description="petitions registered in the window")
+    baseline_mean: float = Field(ge=0, description="mean count of the same-length windows before it")
+    baseline_windows: int = Field(ge=1, description="how many earlier windows the mean is over")
+    detected_at: AwareDatetime
+
+
+class AlertRaised(EventData):
+    """Alerts warned that a case's deadline is near, due, missed, or escalated to the superior unit.
+
+    Raised once per case, deadline, deadline version and tier; the event id is derived from
+    ``alert_id``, so a re-raise after a crash carries the same id and consumers drop it.
+    """
+
+    alert_id: str = Field(min_length=1, description="<case_id>:<kind>:<version>:<tier>")
+    case_id: str = Field(min_length=1, max_length=64)
+    deadline_id: str = Field(min_length=1)
+    deadline_version: int = Field(ge=1)
+    kind: DeadlineKind
+    tier: AlertTier
+    unit_code: str = Field(min_length=1, max_length=64, description="the unit the deadline binds")
+    target_unit_code: str = Field(
+        min_length=1,
+        max_length=64,
+        description="who is told: the unit itself, or its superior for an escalation (督办)",
+    )
+    due_at: AwareDatetime
+    raised_at: AwareDatetime
+    provisional: bool = False

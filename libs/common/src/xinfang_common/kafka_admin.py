@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 
@@ -15,11 +16,17 @@ from xinfang_common.topics import TOPICS, TopicSpec
 log = logging.getLogger(__name__)
 
 
-def _new_topics(specs: tuple[TopicSpec, ...], replication_factor: int) -> list[NewTopic]:
+def _new_topics(
+    specs: tuple[TopicSpec, ...], replication_factor: int, min_insync_replicas: int | None = None
+) -> list[NewTopic]:
+    # Set per topic only when asked: otherwise the broker's own default applies.
+    extra = {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
     topics: list[NewTopic] = []
     for spec in specs:
         topics.append(
-            NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.topic_config())
+            NewTopic(
+                spec.name, spec.partitions, replication_factor, topic_configs={**spec.topic_config(), **extra}
+            )
         )
         for consumer in spec.consumers:
             # Dead letters are kept for a month so that an operator can inspect and replay them.
@@ -28,7 +35,7 @@ def _new_topics(specs: tuple[TopicSpec, ...], replication_factor: int) -> list[N
                     spec.dlq(consumer),
                     1,
                     replication_factor,
-                    topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000)},
+                    topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000), **extra},
                 )
             )
     return topics
@@ -39,13 +46,20 @@ def ensure_topics(
     *,
     specs: tuple[TopicSpec, ...] = TOPICS,
     replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
     wait_seconds: float = 60.0,
 ) -> list[str]:
     """Create missing topics and return the names of those created; existing ones are kept.
 
-    The replication factor defaults to ``settings.replication_factor``.
+    The replication factor defaults to ``settings.replication_factor``; ``min_insync_replicas``,
+    when given, is set on every topic created (existing topics keep their configuration).
     """
     replication_factor = replication_factor or settings.replication_factor
+    if min_insync_replicas is not None and not 1 <= min_insync_replicas <= replication_factor:
+        raise ValueError(
+            f"min.insync.replicas {min_insync_replicas} must lie between 1 and the replication "
+            f"factor {replication_factor}"
+        )
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -63,7 +77,9 @@ def ensure_topics(
             time.sleep(1.0)
     try:
         existing = set(admin.list_topics())
-        wanted = [t for t in _new_topics(specs, replication_factor) if t.name not in existing]
+        wanted = [
+            t for t in _new_topics(specs, replication_factor, min_insync_replicas) if t.name not in existing
+        ]
         created: list[str] = []
         for topic in wanted:
             try:
@@ -93,10 +109,42 @@ def _wait_until_listed(admin: KafkaAdminClient, names: set[str], *, deadline: fl
         time.sleep(0.2)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """``python -m xinfang_common.kafka_admin``: create every topic of the suite."""
+    parser = argparse.ArgumentParser(
+        prog="python -m xinfang_common.kafka_admin",
+        description="Create the suite's topics from xinfang_common.topics (existing ones are kept). "
+        "The broker comes from XINFANG_KAFKA_BOOTSTRAP_SERVERS.",
+    )
+    parser.add_argument(
+        "--replication-factor",
+        type=int,
+        default=None,
+        help="replicas of every topic created (default: XINFANG_KAFKA_REPLICATION_FACTOR)",
+    )
+    parser.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=None,
+        help="min.insync.replicas of every topic created (default: the broker's setting)",
+    )
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=60.0,
+        help="how long to wait for the broker to answer, and then for the topics to be listed",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    created = ensure_topics(KafkaSettings())
+    try:
+        created = ensure_topics(
+            KafkaSettings(),
+            replication_factor=args.replication_factor,
+            min_insync_replicas=args.min_insync_replicas,
+            wait_seconds=args.wait_seconds,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     print(f"topics ready ({len(created)} created)")
 
 

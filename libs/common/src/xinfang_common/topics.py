@@ -9,8 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from xinfang_common.domain import (
+    AlertTier,
+    AssignmentStage,
     Channel,
     DeadlineKind,
+    LinkKind,
     Outcome,
     PeriodUnit,
     PetitionType,
@@ -20,17 +23,20 @@ from xinfang_common.domain import (
     UnitKind,
 )
 from xinfang_common.events import (
+    AlertRaised,
     CaseAccepted,
     CaseAssigned,
     CaseClosed,
     CaseDeclined,
     CaseExtended,
+    CaseLinked,
     CaseObjected,
     CaseRated,
     CaseReplied,
     DeadlineScheduled,
     PetitionRegistered,
     ReviewRequested,
+    SurgeDetected,
     UnitChanged,
 )
 
@@ -98,7 +104,8 @@ PETITION_REGISTERED = TopicSpec(
     event_type="cn.xinfang.petition.registered.v1",
     schema=PetitionRegistered,
     producer=INTAKE,
-    consumers=(ROUTING, REPORTING),
+    # Alerts: the forward period starts at registration, and imported cases never raise alerts.
+    consumers=(ROUTING, ALERTS, REPORTING),
     description="A petition was registered; carries the matter, never the petitioners' identity.",
     example={
         "case_id": _CASE,
@@ -135,6 +142,7 @@ CASE_ASSIGNED = TopicSpec(
         "rule": "region-category",
         "explanation": "岳麓区住房和城乡建设局 serves region 430104 and handles 城乡建设.",
         "assigned_at": _T1,
+        "stage": AssignmentStage.HANDLING.value,
     },
 )
 
@@ -233,7 +241,8 @@ CASE_REPLIED = TopicSpec(
     event_type="cn.xinfang.case.replied.v1",
     schema=CaseReplied,
     producer=INTAKE,
-    consumers=_ACTION_CONSUMERS,
+    # Routing learns which earlier cases were answered, and which after a recheck (final).
+    consumers=(ROUTING, *_ACTION_CONSUMERS),
     description="The unit issued its written opinion (信访处理意见书), with the outcome for a claim.",
     example={
         "case_id": _CASE,
@@ -324,6 +333,70 @@ UNIT_CHANGED = TopicSpec(
     compacted=True,
 )
 
+CASE_LINKED = TopicSpec(
+    name="xinfang.case.linked.v1",
+    event_type="cn.xinfang.case.linked.v1",
+    schema=CaseLinked,
+    producer=ROUTING,
+    consumers=(INTAKE, REPORTING),
+    description="Routing linked a new case to an earlier similar one on the same matter (重复信访): "
+    "repeat, final (the earlier one was closed after recheck) or in_progress.",
+    example={
+        "case_id": _CASE,
+        "earlier_case_id": "5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        "similarity": 0.93,
+        "kind": LinkKind.IN_PROGRESS.value,
+        "earlier_unit": _UNIT,
+        "at": _T1,
+    },
+)
+
+SURGE_DETECTED = TopicSpec(
+    name="xinfang.surge.detected.v1",
+    event_type="cn.xinfang.surge.detected.v1",
+    schema=SurgeDetected,
+    producer=ROUTING,
+    consumers=(REPORTING,),
+    description="New petitions of one category at one unit in a sliding window rose well above the "
+    "mean of the windows before it; counts only.",
+    example={
+        "key": f"城乡建设|{_UNIT}",
+        "category": "城乡建设",
+        "unit_code": _UNIT,
+        "window_start": _T0,
+        "window_end": datetime(2026, 3, 3, 9, 30, tzinfo=UTC).isoformat(),
+        "count": 42,
+        "baseline_mean": 6.5,
+        "baseline_windows": 7,
+        "detected_at": _T1,
+    },
+    key="<category>|<unit code>",
+    key_field="key",
+)
+
+ALERT_RAISED = TopicSpec(
+    name="xinfang.alert.raised.v1",
+    event_type="cn.xinfang.alert.raised.v1",
+    schema=AlertRaised,
+    producer=ALERTS,
+    consumers=(REPORTING,),
+    description="Alerts warned about a case's deadline (approaching, due, overdue) or escalated it to "
+    "the superior unit (督办); once per case, deadline version and tier, event id derived from alert_id.",
+    example={
+        "alert_id": f"{_CASE}:acceptance:1:overdue",
+        "case_id": _CASE,
+        "deadline_id": f"{_CASE}:acceptance",
+        "deadline_version": 1,
+        "kind": DeadlineKind.ACCEPTANCE.value,
+        "tier": AlertTier.OVERDUE.value,
+        "unit_code": _UNIT,
+        "target_unit_code": _UNIT,
+        "due_at": "2026-03-18T00:00:00+08:00",
+        "raised_at": datetime(2026, 3, 17, 16, 0, 3, tzinfo=UTC).isoformat(),
+        "provisional": False,
+    },
+)
+
 PETITIONER_TOPICS: tuple[TopicSpec, ...] = (CASE_RATED, CASE_REVIEW_REQUESTED)
 """What the petitioner does through the tracking code: rate a reply, ask for a review."""
 
@@ -344,6 +417,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     *CASE_ACTION_TOPICS,
     *PETITIONER_TOPICS,
     UNIT_CHANGED,
+    CASE_LINKED,
+    SURGE_DETECTED,
+    ALERT_RAISED,
 )
 
 

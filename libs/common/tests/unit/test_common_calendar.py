@@ -47,11 +47,77 @@ def test_make_up_working_days_in_the_packaged_calendar_all_fall_on_weekends():
         assert all(day.weekday() >= 5 for day in entry.workdays)
 
 
-def test_a_year_outside_the_calendar_has_only_weekends_as_rest_days():
+def test_a_year_outside_the_calendar_rests_on_weekends_and_fixed_date_holidays_only():
     calendar = load_calendar()
 
-    assert calendar.is_working_day(date(2027, 1, 1))  # really a holiday: not known here
-    assert calendar.is_rest_day(date(2027, 1, 2))
+    assert calendar.is_rest_day(date(2027, 1, 1))  # 元旦, a Friday: fixed by law
+    assert calendar.is_rest_day(date(2027, 1, 2))  # a Saturday
+    assert all(calendar.is_rest_day(date(2027, 10, d)) for d in (1, 2, 3))  # 国庆节
+    assert calendar.is_rest_day(date(2027, 5, 1))
+    assert calendar.is_working_day(date(2027, 5, 3))
+    # The lunar holidays and 调休 come only with the year's notice: 春节 2027 is not known here.
+    assert calendar.is_working_day(date(2027, 2, 8))
+
+
+def test_the_official_years_come_from_the_chinesecalendar_package():
+    calendar = load_calendar()
+
+    assert set(range(2004, 2027)) <= set(calendar.years)
+    assert "chinesecalendar" in (calendar.years[2026].source or "")
+
+
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        # 2025: 春节 28 Jan - 4 Feb, make-up Sunday 26 Jan and Saturday 8 Feb
+        (date(2025, 1, 26), True),
+        (date(2025, 1, 28), False),
+        (date(2025, 2, 4), False),
+        (date(2025, 2, 5), True),
+        (date(2025, 2, 8), True),
+        # 2025: 国庆节、中秋节 1-8 Oct, make-up Sunday 28 Sep and Saturday 11 Oct
+        (date(2025, 9, 28), True),
+        (date(2025, 10, 8), False),
+        (date(2025, 10, 9), True),
+        (date(2025, 10, 11), True),
+        # 2026: 元旦 1-3 Jan (make-up Sunday 4 Jan), 春节 15-23 Feb (make-up 14 and 28 Feb),
+        # 劳动节 1-5 May (make-up 9 May), 国庆节 1-7 Oct (make-up 20 Sep and 10 Oct)
+        (date(2026, 1, 2), False),
+        (date(2026, 1, 4), True),
+        (date(2026, 2, 14), True),
+        (date(2026, 2, 23), False),
+        (date(2026, 2, 28), True),
+        (date(2026, 5, 5), False),
+        (date(2026, 5, 9), True),
+        (date(2026, 9, 20), True),
+        (date(2026, 10, 7), False),
+        (date(2026, 10, 10), True),
+    ],
+)
+def test_the_library_agrees_with_the_state_council_notices(day, working):
+    assert load_calendar().is_working_day(day) is working
+
+
+def test_an_override_file_adds_a_year_and_replaces_one_whole(tmp_path: Path):
+    path = tmp_path / "override.yaml"
+    path.write_text(
+        "years:\n"
+        "  2027:\n    holidays: ['2027-02-06..2027-02-14']\n    workdays: [2027-02-20]\n"
+        "  2026:\n    holidays: [2026-03-02]\n",
+        encoding="utf-8",
+    )
+
+    calendar = load_calendar(path)
+
+    assert calendar.covers(2027)
+    assert calendar.is_rest_day(date(2027, 2, 8))
+    assert calendar.is_working_day(date(2027, 2, 20))  # a Saturday made a working day
+    assert calendar.is_working_day(date(2027, 1, 1))  # a year in the file is taken whole
+    # The override's 2026 replaces the package's: only its own rest day is left.
+    assert calendar.is_rest_day(date(2026, 3, 2))
+    assert calendar.is_working_day(date(2026, 2, 23))
+    assert calendar.covers(2025)
+    assert calendar.is_rest_day(date(2025, 1, 28))
 
 
 def test_a_calendar_is_loaded_from_a_path(tmp_path: Path):

@@ -135,11 +135,12 @@ def test_a_covered_computation_says_so():
     assert due.uncovered_years == frozenset()
 
 
-def test_an_uncovered_year_falls_back_to_weekends_and_says_so():
-    # 2027 is not in the calendar: 1 January 2027 (a Friday) is taken as a working day.
+def test_an_uncovered_year_is_provisional_and_keeps_its_fixed_date_holidays():
+    # 2027 has no notice yet: 1 January 2027 (a Friday, 元旦) is still a statutory rest day,
+    # then the weekend: the period ends on Monday 4 January, provisionally.
     due = compute_due(at("2026-12-17"), 15, DAYS, CAL)
 
-    assert due.last_day == date(2027, 1, 1)
+    assert due.last_day == date(2027, 1, 4)
     assert not due.calendar_covered
     assert due.uncovered_years == frozenset({2027})
 
@@ -149,7 +150,7 @@ def test_an_uncovered_year_still_skips_weekends():
     assert last_day(at("2027-01-01")) == date(2027, 1, 18)
 
 
-def test_working_days_in_an_uncovered_year_skip_only_weekends():
+def test_working_days_in_an_uncovered_year_skip_weekends_and_fixed_date_holidays():
     due = compute_due(at("2027-01-01"), 5, WORKING, CAL)
 
     assert due.last_day == date(2027, 1, 8)

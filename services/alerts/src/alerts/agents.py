@@ -1,138 +1,162 @@
-"""The stream side of alerts: the ``schedule_deadlines`` agent and what it does per event."""
+"""The stream side of alerts: agents (case facts in, alerts recorded) and the scanner timer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import faust
 
 from alerts import metrics
 from alerts.app import AlertsStream
-from alerts.policies import DeadlinePolicy
-from alerts.scheduling import Scheduled, Skipped, plan_acceptance
-from alerts.tables import read_case_deadlines
-from xinfang_common.calendar import HolidayCalendar
-from xinfang_common.cloudevents import CloudEvent, utcnow
-from xinfang_common.events import CaseAssigned, DeadlineScheduled
-from xinfang_common.retry import retry_until_done
-from xinfang_common.streams import handle_or_dead_letter, publish
+from alerts.tables import partition_of
+from alerts.tracker import Tracker, fact_of
+from alerts.units import UnitDirectory
+from xinfang_common.calendar import CalendarError, load_calendar
+from xinfang_common.cloudevents import CloudEvent
+from xinfang_common.streams import handle_or_dead_letter
 from xinfang_common.topics import ALERTS, CASE_ASSIGNED
 
 log = logging.getLogger(__name__)
-
-Publisher = Callable[[Any, CloudEvent[Any]], Awaitable[None]]
 
 
 class MessageKeyMismatch(ValueError):
     """The message is not keyed by its case id, so it would land in the wrong table partition."""
 
 
-class DeadlineScheduler:
-    """Handles one raw CaseAssigned message: what the agent runs for each message.
+class CaseHandler:
+    """What ``track_cases`` does with one raw message from any input topic."""
 
-    Decoding and planning run under the dead-letter guard; publishing does not, since a broker
-    hiccup is not the message's fault: it is retried while holding the partition, which keeps
-    each case's events in order. The event is acknowledged by the broker before the table is
-    updated, so a crash in between replays the input and republishes the same event id, which
-    consumers drop as a duplicate.
-    """
+    def __init__(self, stream: AlertsStream, tracker: Tracker) -> None:
+        self._stream = stream
+        self._tracker = tracker
+
+    async def handle(self, topic: str, raw: bytes | None, key: bytes | None) -> int:
+        """Apply the message's fact; a message that cannot be read goes to its dead-letter topic."""
+        spec = self._stream.spec_of(topic)
+        changes: list[int] = []
+
+        async def apply(event: CloudEvent[Any]) -> None:
+            case_id = event.data.case_id
+            if key != case_id.encode():
+                raise MessageKeyMismatch(f"message key {key!r} is not the case id {case_id!r}")
+            changes.append(await self._tracker.apply(case_id, fact_of(spec, event)))
+
+        await handle_or_dead_letter(
+            service=ALERTS,
+            spec=spec,
+            raw=raw,
+            key=key,
+            dead_letters=self._stream.dead_letters[spec.name],
+            handler=apply,
+            data_model=spec.schema,
+        )
+        return changes[0] if changes else 0
+
+
+class Scanner:
+    """Every few seconds: reload the override calendar if it changed, raise the alerts due."""
 
     def __init__(
         self,
+        stream: AlertsStream,
+        tracker: Tracker,
+        units: UnitDirectory,
         *,
-        store: MutableMapping[str, Any],
-        scheduled_topic: Any,
-        dead_letters: Any,
-        default_policy: DeadlinePolicy,
-        calendar: HolidayCalendar,
-        tz: ZoneInfo,
-        publisher: Publisher = publish,
-        retry_max_seconds: float = 30.0,
-        retry_initial_seconds: float = 0.5,
-        clock: Callable[[], datetime] = utcnow,
+        calendar_path: Path | None,
+        calendar_reload_seconds: float,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
-        self._store = store
-        self._scheduled_topic = scheduled_topic
-        self._dead_letters = dead_letters
-        self._default_policy = default_policy
-        self._calendar = calendar
-        self._tz = tz
-        self._publish = publisher
-        self._retry_max_seconds = retry_max_seconds
-        self._retry_initial_seconds = retry_initial_seconds
-        self._clock = clock
+        self._stream = stream
+        self._tracker = tracker
+        self._units = units
+        self._calendar_path = calendar_path
+        self._reload_every = calendar_reload_seconds
+        self._calendar_stamp = self._stamp()
+        self._last_reload_check = 0.0
+        self._owns = owns or self._owns_partition
 
-    async def handle(self, raw: bytes | None, key: bytes | None) -> bool:
-        """Schedule (or re-schedule) the case's acceptance deadline; True if one was published."""
-        planned: list[Scheduled | Skipped] = []
+    def _stamp(self) -> tuple[float, int] | None:
+        if self._calendar_path is None:
+            return None
+        try:
+            stat = self._calendar_path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_size)
 
-        async def plan_one(assigned: CloudEvent[CaseAssigned]) -> None:
-            case_id = assigned.data.case_id
-            if key != case_id.encode():
-                raise MessageKeyMismatch(f"message key {key!r} is not the case id {case_id!r}")
-            planned.append(
-                plan_acceptance(
-                    assigned,
-                    read_case_deadlines(self._store, case_id),
-                    default_policy=self._default_policy,
-                    calendar=self._calendar,
-                    tz=self._tz,
-                    now=self._clock(),
-                )
-            )
+    def _owns_partition(self, case_id: str) -> bool:
+        # With several instances each holds standby copies of others' partitions: only the
+        # active owner of a case may raise its alerts.
+        actives = self._stream.app.assignor.assigned_actives()
+        return any(tp.partition == partition_of(case_id) for tp in actives if tp.topic == CASE_ASSIGNED.name)
 
-        if not await handle_or_dead_letter(
-            service=ALERTS,
-            spec=CASE_ASSIGNED,
-            raw=raw,
-            key=key,
-            dead_letters=self._dead_letters,
-            handler=plan_one,
-            data_model=CaseAssigned,
-        ):
-            return False
-        plan = planned[0]
-        if isinstance(plan, Skipped):
-            metrics.ASSIGNMENTS_SKIPPED.labels(plan.reason).inc()
-            log.info("assignment skipped", extra={"reason": plan.detail})
-            return False
-        data = plan.event.data
-        await self._publish_until_acknowledged(plan.event)
-        self._store[data.case_id] = plan.deadlines.to_json_bytes()
-        metrics.DEADLINES_SCHEDULED.labels(data.kind.value).inc()
-        metrics.note_uncovered(plan.due.uncovered_years)
-        log.info(
-            "deadline scheduled",
-            extra={
-                "case_id": data.case_id,
-                "deadline_id": data.deadline_id,
-                "due_at": data.due_at.isoformat(),
-            },
-        )
-        return True
+    async def reload_calendar_if_changed(self) -> int:
+        """Load the override file again if it changed; recompute provisional deadlines. How many changed."""
+        stamp = self._stamp()
+        if stamp == self._calendar_stamp:
+            return 0
+        self._calendar_stamp = stamp
+        try:
+            calendar = await asyncio.to_thread(load_calendar, self._calendar_path)
+        except CalendarError as exc:
+            log.error("holiday override file not reloaded: %s", exc)
+            return 0
+        self._tracker.calendar = calendar
+        metrics.note_covered(calendar.years)
+        log.info("holiday calendar reloaded", extra={"years": sorted(calendar.years)[-3:]})
+        return await self.recompute_provisional()
 
-    async def _publish_until_acknowledged(self, event: CloudEvent[DeadlineScheduled]) -> None:
-        await retry_until_done(
-            lambda: self._publish(self._scheduled_topic, event),
-            what="publishing DeadlineScheduled",
-            initial_seconds=self._retry_initial_seconds,
-            max_seconds=self._retry_max_seconds,
-            on_retry=metrics.PUBLISH_RETRIES.inc,
-            log_extra={"case_id": event.data.case_id},
-        )
+    async def recompute_provisional(self) -> int:
+        """Derive again every case with a running provisional deadline; announce what changed."""
+        changed = 0
+        for state in list(self._tracker.states()):
+            if any(d.provisional and not d.stopped for d in state.deadlines.values()) and self._owns(
+                state.case_id
+            ):
+                changed += await self._tracker.recompute(state.case_id)
+        return changed
+
+    async def scan(self) -> int:
+        """One round; how many alerts went out."""
+        if not self._stream.is_ready() or not self._units.loaded.is_set():
+            return 0
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_reload_check >= self._reload_every:
+            self._last_reload_check = loop.time()
+            await self.reload_calendar_if_changed()
+        raised = 0
+        for state in list(self._tracker.states()):
+            if self._owns(state.case_id):
+                raised += await self._tracker.raise_alerts(state.case_id)
+        metrics.set_open_deadlines(self._tracker.open_gauges())
+        return raised
 
 
-def install_agents(stream: AlertsStream, scheduler: DeadlineScheduler) -> Any:
-    """Declare the agents on the stream's faust app; returns ``schedule_deadlines``."""
+def install_agents(
+    stream: AlertsStream,
+    handler: CaseHandler,
+    scanner: Scanner,
+    *,
+    scan_interval: float,
+) -> dict[str, Any]:
+    """Declare the agents and the timer on the stream's faust app."""
 
-    @stream.app.agent(stream.case_assigned, name="schedule_deadlines")
-    async def schedule_deadlines(messages: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        """Each CaseAssigned starts (or restarts) the case's acceptance deadline."""
+    @stream.app.agent(stream.inputs, name="track_cases")
+    async def track_cases(messages: faust.StreamT[bytes]) -> AsyncIterator[int]:
+        """Every case fact (re)derives the case's deadlines and announces the changes."""
         async for message in messages.events():
-            yield await scheduler.handle(message.value, message.key)
+            yield await handler.handle(message.message.topic, message.value, message.key)
 
-    return schedule_deadlines
+    @stream.app.timer(interval=scan_interval, name="raise_alerts")  # type: ignore[untyped-decorator]
+    async def raise_alerts() -> None:
+        """Raise the alerts that fell due, exactly once each (see ``Tracker.raise_alerts``)."""
+        try:
+            await scanner.scan()
+        except Exception:
+            log.exception("alert scan failed")
+
+    return {"track_cases": track_cases, "raise_alerts": raise_alerts}

@@ -8,10 +8,11 @@ from typing import Any
 import faust
 from faust.types import TableT
 
-from alerts.tables import deadlines_by_case
+from alerts.tables import cases_by_id
+from alerts.tracker import INPUT_SPECS
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.streams import dlq_topic, make_faust_app, spec_topic
-from xinfang_common.topics import ALERTS, CASE_ASSIGNED, DEADLINE_SCHEDULED
+from xinfang_common.topics import ALERT_RAISED, ALERTS, DEADLINE_SCHEDULED, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,15 @@ class AlertsStream:
     """The faust app and everything declared on it."""
 
     app: faust.App
-    case_assigned: faust.TopicT
-    case_assigned_dlq: faust.TopicT
+    inputs: faust.TopicT
+    dead_letters: dict[str, faust.TopicT]
     deadline_scheduled: faust.TopicT
-    deadlines: TableT[str, bytes]
+    alert_raised: faust.TopicT
+    cases: TableT[str, bytes]
+
+    def spec_of(self, topic: str) -> TopicSpec:
+        """The spec of an input topic."""
+        return next(spec for spec in INPUT_SPECS if spec.name == topic)
 
     def is_ready(self) -> bool:
         """Running, not crashed, and the table restored from its changelog."""
@@ -32,17 +38,20 @@ class AlertsStream:
         )
 
 
-def build_stream(kafka: KafkaSettings, *, consumer_group: str) -> AlertsStream:
+def build_stream(kafka: KafkaSettings, *, consumer_group: str, start_at_latest: bool = False) -> AlertsStream:
     """A new faust app for alerts, in ``consumer_group``, with its topics and table."""
-    app = make_faust_app(
-        ALERTS,
-        kafka,
-        id=consumer_group,
-    )
+    reset = "latest" if start_at_latest else "earliest"
+    app = make_faust_app(ALERTS, kafka, id=consumer_group, consumer_auto_offset_reset=reset)
     return AlertsStream(
         app=app,
-        case_assigned=spec_topic(app, CASE_ASSIGNED),
-        case_assigned_dlq=dlq_topic(app, CASE_ASSIGNED, ALERTS),
+        inputs=app.topic(
+            *(spec.name for spec in INPUT_SPECS),
+            key_type=bytes,
+            value_type=bytes,
+            partitions=INPUT_SPECS[0].partitions,
+        ),
+        dead_letters={spec.name: dlq_topic(app, spec, ALERTS) for spec in INPUT_SPECS},
         deadline_scheduled=spec_topic(app, DEADLINE_SCHEDULED),
-        deadlines=deadlines_by_case(app),
+        alert_raised=spec_topic(app, ALERT_RAISED),
+        cases=cases_by_id(app),
     )

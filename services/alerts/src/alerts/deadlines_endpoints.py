@@ -1,4 +1,4 @@
-"""HTTP API of alerts: a case's deadlines, and a due-date calculator for operators."""
+"""HTTP API of alerts: deadlines by unit and by case, and a due-date calculator for anyone."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field, PlainValidator
+from pydantic import AwareDatetime, BaseModel, Field, PlainValidator, field_validator
 
 from alerts import metrics
-from alerts.tables import read_case_deadlines
+from alerts.deadlines import CaseState, DeadlineState, deadline_id
+from alerts.notify.endpoints import visible_units
+from alerts.policies import parse_period
+from xinfang_common.auth import Forbidden, PrincipalDep
 from xinfang_common.calendar import HolidayCalendar
-from xinfang_common.domain import PeriodUnit
+from xinfang_common.domain import DeadlineKind, PeriodUnit
 from xinfang_common.errors import NotFound
-from xinfang_common.events import DeadlineScheduled
 from xinfang_common.periods import MAX_PERIOD, compute_due
 
 
@@ -23,22 +25,53 @@ class DeadlinesNotFound(NotFound):
     """No deadline is known for this case."""
 
 
-class DeadlineRead(DeadlineScheduled):
-    """One deadline of a case, with the event that announced it."""
+class DeadlineRead(BaseModel):
+    """One deadline of a case, as last announced."""
 
-    event_id: str = Field(description="id of the DeadlineScheduled event")
-    scheduled_at: datetime = Field(description="when alerts computed it")
+    case_id: str
+    deadline_id: str
+    kind: DeadlineKind
+    version: int
+    unit_code: str
+    starts_at: datetime
+    due_at: datetime = Field(description="24:00 local time of the last day (00:00 of the next day)")
+    last_day: date
+    period: int
+    period_unit: PeriodUnit
+    policy_version: str
+    legal_basis: str
+    provisional: bool
+    stopped: bool
+    stopped_at: datetime | None
+    alerting: bool
+    event_id: str = Field(description="id of the DeadlineScheduled event that announced this version")
+    scheduled_at: datetime = Field(description="when alerts announced this version")
 
 
 class CaseDeadlinesRead(BaseModel):
     """Every deadline of a case."""
 
     case_id: str
+    policy_version: str
+    imported: bool
     deadlines: list[DeadlineRead]
 
 
-class DuePreview(BaseModel):
-    """When a period starting at ``start`` would end."""
+class DueRequest(BaseModel):
+    """A period to compute: when it starts and how long it is."""
+
+    start: AwareDatetime = Field(description="when the period starts, with a UTC offset")
+    period: str = Field(description='"60d" (calendar days, 日) or "5wd" (working days, 工作日)')
+
+    @field_validator("period")
+    @classmethod
+    def _is_period(cls, value: str) -> str:
+        parse_period(value)
+        return value
+
+
+class DueAnswer(BaseModel):
+    """When a period ends, and whether the holiday calendar was official all the way."""
 
     start_day: date = Field(description="local day the period starts; it is not counted")
     period: int
@@ -46,10 +79,23 @@ class DuePreview(BaseModel):
     last_day: date = Field(description="last day of the period, after moving off rest days")
     due_at: datetime = Field(description="24:00 local time of the last day (00:00 of the next day)")
     timezone: str
-    calendar_covered: bool = Field(
-        description="false when a year looked at is missing from the holiday calendar, so only "
-        "weekends counted as rest days there"
+    provisional: bool = Field(
+        description="true when a year looked at has no official holiday notice yet (only weekends and "
+        "fixed-date holidays counted there): the date may still move"
     )
+    uncovered_years: list[int]
+
+
+class DuePreview(BaseModel):
+    """When a period starting at ``start`` would end (GET form, kept for existing callers)."""
+
+    start_day: date
+    period: int
+    period_unit: PeriodUnit
+    last_day: date
+    due_at: datetime
+    timezone: str
+    calendar_covered: bool
     uncovered_years: list[int]
 
 
@@ -64,7 +110,6 @@ def _parse_start(value: object) -> datetime | date:
         except ValueError:
             raise ValueError(_START_FORMAT) from None
     if isinstance(parsed, datetime) and parsed.utcoffset() is None:
-        # Without an offset the local day, and so the whole period, would be a guess.
         raise ValueError(f"a datetime needs a UTC offset; {_START_FORMAT}")
     return parsed
 
@@ -74,11 +119,11 @@ Start = Annotated[datetime | date, PlainValidator(_parse_start, json_schema_inpu
 
 
 def _table(request: Request) -> Any:
-    return request.app.state.stream.deadlines
+    return request.app.state.stream.cases
 
 
 def _calendar(request: Request) -> HolidayCalendar:
-    calendar: HolidayCalendar = request.app.state.calendar
+    calendar: HolidayCalendar = request.app.state.tracker.calendar
     return calendar
 
 
@@ -91,26 +136,98 @@ Table = Annotated[Any, Depends(_table)]
 Calendar = Annotated[HolidayCalendar, Depends(_calendar)]
 Zone = Annotated[ZoneInfo, Depends(_zone)]
 
+
+def _read(state: CaseState, d: DeadlineState) -> DeadlineRead:
+    return DeadlineRead(
+        case_id=state.case_id,
+        deadline_id=deadline_id(state.case_id, d.kind),
+        kind=d.kind,
+        version=d.version,
+        unit_code=d.unit_code,
+        starts_at=d.starts_at,
+        due_at=d.due_at,
+        last_day=d.last_day,
+        period=d.period,
+        period_unit=d.period_unit,
+        policy_version=state.policy.version,
+        legal_basis=d.legal_basis,
+        provisional=d.provisional,
+        stopped=d.stopped,
+        stopped_at=d.stopped_at,
+        alerting=d.alerting,
+        event_id=d.event_id,
+        scheduled_at=d.announced_at,
+    )
+
+
+calendar_router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
+
+
+@calendar_router.post("/due", summary="When does a period end?")
+async def compute_due_date(calendar: Calendar, zone: Zone, body: DueRequest) -> DueAnswer:
+    """The end of a legal period on the official holiday calendar; no authentication needed."""
+    n, unit = parse_period(body.period)
+    due = compute_due(body.start, n, unit, calendar, zone)
+    metrics.note_uncovered(due.uncovered_years)
+    return DueAnswer(
+        start_day=due.start_day,
+        period=due.period,
+        period_unit=due.unit,
+        last_day=due.last_day,
+        due_at=due.due_at,
+        timezone=str(zone),
+        provisional=not due.calendar_covered,
+        uncovered_years=sorted(due.uncovered_years),
+    )
+
+
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
+
+
+@router.get("", summary="Running deadlines, soonest first")
+async def list_deadlines(
+    request: Request,
+    table: Table,
+    principal: PrincipalDep,
+    unit: Annotated[str | None, Query(max_length=64, description="the unit the deadline binds")] = None,
+    due_before: Annotated[AwareDatetime | None, Query(description="due strictly before this instant")] = None,
+    include_stopped: bool = False,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[DeadlineRead]:
+    """Deadlines held by this instance (with several replicas, each holds its partitions' cases)."""
+    allowed = visible_units(request, principal)
+    if unit is not None and allowed is not None and unit not in allowed:
+        raise Forbidden(f"deadlines of {unit} are not visible to you")
+    found: list[DeadlineRead] = []
+    for raw in list(table.values()):
+        if not raw:
+            continue
+        state = CaseState.from_json_bytes(raw)
+        for d in state.deadlines.values():
+            if d.stopped and not include_stopped:
+                continue
+            if unit is not None and d.unit_code != unit:
+                continue
+            if unit is None and allowed is not None and d.unit_code not in allowed:
+                continue
+            if due_before is not None and d.due_at >= due_before:
+                continue
+            found.append(_read(state, d))
+    found.sort(key=lambda r: (r.due_at, r.case_id))
+    return found[:limit]
 
 
 @router.get("/preview", summary="Compute a due date without scheduling anything")
 async def preview_due_date(
     calendar: Calendar,
     zone: Zone,
-    start: Annotated[
-        Start,
-        Query(
-            description="when the period starts: a datetime with offset (2026-03-02T20:00:00Z) "
-            "or a local date (2026-03-03)",
-        ),
-    ],
+    start: Annotated[Start, Query(description="a datetime with offset, or a local date")],
     days: Annotated[int, Query(ge=1, le=MAX_PERIOD, description="length of the period")] = 15,
     unit: Annotated[PeriodUnit, Query(description="calendar_days (日) or working_days (工作日)")] = (
         PeriodUnit.CALENDAR_DAYS
     ),
 ) -> DuePreview:
-    """The due date of a period, on the same calendar and rules as scheduled deadlines."""
+    """The due date of a period (see also POST /v1/calendar/due)."""
     starts_at = start if isinstance(start, datetime) else datetime.combine(start, time(0), tzinfo=zone)
     due = compute_due(starts_at, days, unit, calendar, zone)
     metrics.note_uncovered(due.uncovered_years)
@@ -128,20 +245,20 @@ async def preview_due_date(
 
 @router.get("/{case_id}", summary="The deadlines of a case")
 async def read_case(
+    request: Request,
     table: Table,
+    principal: PrincipalDep,
     case_id: Annotated[str, Path(min_length=1, max_length=64)],
 ) -> CaseDeadlinesRead:
-    """The case's deadlines, from this instance's share of the ``deadlines_by_case`` table.
-
-    With several alerts instances the table is partitioned like the CaseAssigned topic: an
-    instance holds only the partitions assigned to it, so a request may have to go to the
-    instance owning the case's partition (not handled yet; one instance holds all of them).
-    """
-    stored = read_case_deadlines(table, case_id)
-    if stored is None:
+    """Every deadline of the case, stopped ones included, from this instance's share of the table."""
+    raw = table.get(case_id)
+    if not raw:
         raise DeadlinesNotFound(f"no deadline is known for case {case_id}")
-    deadlines = [
-        DeadlineRead(**event.data.model_dump(), event_id=event.id, scheduled_at=event.time)
-        for event in sorted(stored.root.values(), key=lambda e: e.data.due_at)
-    ]
-    return CaseDeadlinesRead(case_id=case_id, deadlines=deadlines)
+    state = CaseState.from_json_bytes(raw)
+    allowed = visible_units(request, principal)
+    if allowed is not None and not any(d.unit_code in allowed for d in state.deadlines.values()):
+        raise DeadlinesNotFound(f"no deadline is known for case {case_id}")
+    deadlines = sorted((_read(state, d) for d in state.deadlines.values()), key=lambda r: r.due_at)
+    return CaseDeadlinesRead(
+        case_id=case_id, policy_version=state.policy.version, imported=state.imported, deadlines=deadlines
+    )

@@ -1,75 +1,159 @@
-"""The alerts service: a FastAPI app with the faust app that schedules deadlines embedded."""
+"""The alerts service: a FastAPI app with the faust app that tracks deadlines embedded."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 from fastapi import FastAPI
 
-from alerts.agents import DeadlineScheduler, install_agents
+from alerts.agents import CaseHandler, Scanner, install_agents
 from alerts.app import build_stream
+from alerts.clock import make_clock
 from alerts.config import AlertsSettings
+from alerts.deadlines import TierRule
+from alerts.deadlines_endpoints import calendar_router
 from alerts.deadlines_endpoints import router as deadlines_router
-from alerts.policies import get_policy
-from alerts.tables import changelog_spec
+from alerts.notify.endpoints import router as notify_router
+from alerts.notify.models import Base
+from alerts.notify.service import Deliverer, SmtpConfig, delivery_loop, record_alert_in
+from alerts.policies import load_policy
+from alerts.tables import TableStore, changelog_spec
+from alerts.tracker import INPUT_SPECS, Tracker
+from alerts.units import UnitDirectory, follow_units
+from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.calendar import load_calendar
+from xinfang_common.db import make_engine
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.streams import stop_faust_app
-from xinfang_common.topics import ALERTS, CASE_ASSIGNED, DEADLINE_SCHEDULED
+from xinfang_common.streams import publish, stop_faust_app
+from xinfang_common.topics import ALERT_RAISED, ALERTS, DEADLINE_SCHEDULED, UNIT_CHANGED
 
 
 def create_app(
     settings: AlertsSettings | None = None,
     kafka: KafkaSettings | None = None,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
-    """Build the app; a bad calendar or policy raises here, before serving."""
+    """Build the app; a bad calendar, policy or token key raises here, before serving."""
     settings = settings or AlertsSettings()
     kafka = kafka or KafkaSettings()
     configure_logging(ALERTS)
     calendar = load_calendar(settings.holiday_calendar_path)
-    policy = get_policy(settings.policy_version)
-    stream = build_stream(kafka, consumer_group=settings.consumer_group)
-    scheduler = DeadlineScheduler(
-        store=stream.deadlines,
+    policy = load_policy(settings.policy_path)
+    clock = make_clock(settings.clock_origin, settings.clock_real_origin, settings.clock_speed)
+    engine = make_engine(settings.database_url)
+    units = UnitDirectory()
+    stream = build_stream(
+        kafka, consumer_group=settings.consumer_group, start_at_latest=settings.start_at_latest
+    )
+    tracker = Tracker(
+        store=TableStore(stream.cases),
         scheduled_topic=stream.deadline_scheduled,
-        dead_letters=stream.case_assigned_dlq,
-        default_policy=policy,
+        alerts_topic=stream.alert_raised,
+        policy=policy,
         calendar=calendar,
         tz=settings.zone,
+        intake_unit=settings.intake_unit_code,
+        rule=TierRule(settings.approaching_working_days, settings.escalate_after_days),
+        superior_of=units.superior_of,
+        publisher=publish,
+        clock=clock,
+        registration_grace_seconds=settings.registration_grace_seconds,
         retry_max_seconds=settings.publish_retry_max_seconds,
+        on_raised=lambda event: asyncio.to_thread(record_alert_in, engine, event),
     )
-    install_agents(stream, scheduler)
+    scanner = Scanner(
+        stream,
+        tracker,
+        units,
+        calendar_path=settings.holiday_calendar_path,
+        calendar_reload_seconds=settings.calendar_reload_seconds,
+    )
+    install_agents(
+        stream,
+        CaseHandler(stream, tracker),
+        scanner,
+        scan_interval=settings.scan_interval_seconds,
+    )
+    smtp = (
+        SmtpConfig(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_starttls,
+        )
+        if settings.smtp_host
+        else None
+    )
+    deliverer = Deliverer(timeout=settings.delivery_timeout_seconds, smtp=smtp)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(Base.metadata.create_all, engine)
         # Idempotent; the broker creates no topic on demand, including the table's changelog.
         await asyncio.to_thread(
             ensure_topics,
             kafka,
-            specs=(CASE_ASSIGNED, DEADLINE_SCHEDULED, changelog_spec(stream.deadlines)),
+            specs=(
+                *INPUT_SPECS,
+                DEADLINE_SCHEDULED,
+                ALERT_RAISED,
+                UNIT_CHANGED,
+                changelog_spec(stream.cases),
+            ),
         )
+        background = [
+            asyncio.create_task(
+                follow_units(units, kafka, client_id=f"{kafka.client_id_prefix}-alerts-units")
+            ),
+            asyncio.create_task(
+                delivery_loop(
+                    engine,
+                    deliverer,
+                    poll_seconds=settings.delivery_poll_seconds,
+                    max_attempts=settings.delivery_max_attempts,
+                    backoff_seconds=settings.delivery_backoff_seconds,
+                    lease=timedelta(seconds=settings.delivery_timeout_seconds * 3),
+                )
+            ),
+        ]
         await stream.app.start()
         try:
             yield
         finally:
             await stop_faust_app(stream.app)
+            for task in background:
+                task.cancel()
+            for task in background:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            engine.dispose()
 
     app = FastAPI(
         title="Xinfang alerts",
-        summary="Legal deadlines of petition cases on China's official holiday calendar",
-        version="0.1.0",
+        summary="Legal deadlines of petition cases on China's official holiday calendar; warnings, "
+        "escalation and their delivery",
+        version="0.2.0",
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.calendar = calendar
     app.state.stream = stream
+    app.state.tracker = tracker
+    app.state.units = units
+    app.state.engine = engine
+    app.state.scanner = scanner
+    install_auth(app.state, auth)
     install_error_handlers(app)
     install_observability(app, ALERTS, checks={"kafka": stream.is_ready})
+    app.include_router(calendar_router)
     app.include_router(deadlines_router)
+    app.include_router(notify_router)
     return app

@@ -1,56 +1,114 @@
-"""Deadline policies: which period applies to which deadline kind, versioned.
+"""Deadline policies: which period applies to which deadline kind, versioned, from YAML.
 
-A published version never changes: a case keeps the version it started under (the version is
-stored with each deadline), so changing a rule means adding a new version and pointing
-``ALERTS_POLICY_VERSION`` at it. Local rules (a province's 5 working days to accept, an
-enterprise's own periods) become further versions here.
+A published version never changes: the whole policy is stored with each case when its first
+deadline starts, so a case keeps the version (and the periods) it started under even after the
+deployment moves to another file. Local rules (a province's 5 working days to accept, an
+enterprise's own periods) are further files with their own ``version``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import NamedTuple
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from xinfang_common.domain import DeadlineKind, PeriodUnit
+from xinfang_common.events import MAX_EXTENSION_DAYS
 from xinfang_common.periods import MAX_PERIOD
 
+_PERIOD_RE = re.compile(r"^\s*(\d{1,4})\s*(d|wd)\s*$")
 
-class UnknownPolicy(LookupError):
-    """No policy has this version."""
+
+class PolicyError(ValueError):
+    """The policy file is missing, unreadable or says something impossible."""
 
 
 class KindNotInPolicy(LookupError):
     """The policy sets no period for this deadline kind."""
 
 
-class Period(NamedTuple):
-    """A legal period: its length, its unit and the rule that sets it."""
+def parse_period(text: str) -> tuple[int, PeriodUnit]:
+    """``"60d"`` -> (60, calendar days), ``"5wd"`` -> (5, working days); ValueError otherwise."""
+    match = _PERIOD_RE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a period: write <n>d (calendar days) or <n>wd (working days)")
+    n = int(match.group(1))
+    if not 0 < n <= MAX_PERIOD:
+        raise ValueError(f"{text!r}: the length must be between 1 and {MAX_PERIOD}")
+    return n, PeriodUnit.WORKING_DAYS if match.group(2) == "wd" else PeriodUnit.CALENDAR_DAYS
 
-    n: int
-    unit: PeriodUnit
-    legal_basis: str
+
+def period_text(n: int, unit: PeriodUnit) -> str:
+    """The inverse of ``parse_period``."""
+    return f"{n}{'wd' if unit is PeriodUnit.WORKING_DAYS else 'd'}"
 
 
-@dataclass(frozen=True)
-class DeadlinePolicy:
-    """One version of the deadline rules."""
+def _check_period(value: Any) -> Any:
+    if isinstance(value, str):
+        parse_period(value)
+    return value
 
-    version: str
-    periods: Mapping[DeadlineKind, Period]
+
+PeriodText = Annotated[str, BeforeValidator(_check_period)]
+
+
+class Period(BaseModel):
+    """One legal period: its length (``15d``, ``5wd``) and the rule that sets it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: PeriodText
+    legal_basis: str = Field(min_length=1)
+
+    @property
+    def n(self) -> int:
+        """The length."""
+        return parse_period(self.period)[0]
+
+    @property
+    def unit(self) -> PeriodUnit:
+        """Calendar or working days."""
+        return parse_period(self.period)[1]
+
+
+class Extension(BaseModel):
+    """How far an approved extension may push the completion period (延期)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_days: int = Field(default=MAX_EXTENSION_DAYS, ge=0, le=MAX_EXTENSION_DAYS)
+    legal_basis: str = Field(default="信访工作条例 第三十四条", min_length=1)
+
+
+class DeadlinePolicy(BaseModel):
+    """One version of one organisation's deadline rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64)
+    organisation: str = Field(default="national", min_length=1)
     description: str = ""
+    periods: dict[DeadlineKind, Period]
+    extension: Extension = Extension()
+    internal_tiers: dict[str, PeriodText] = Field(
+        default_factory=dict,
+        description="stricter internal completion periods by difficulty (simple/ordinary/difficult)",
+    )
 
-    def __post_init__(self) -> None:
-        if not self.version:
-            raise ValueError("a policy needs a version")
-        for kind, period in self.periods.items():
-            if not 0 < period.n <= MAX_PERIOD:
-                raise ValueError(f"{self.version}: {kind} period {period.n} is out of range")
-            if not period.legal_basis:
-                raise ValueError(f"{self.version}: {kind} period needs a legal basis")
-        # Read-only view, so that no code can edit a published version in place.
-        object.__setattr__(self, "periods", MappingProxyType(dict(self.periods)))
+    @model_validator(mode="after")
+    def _tiers_are_stricter(self) -> DeadlinePolicy:
+        completion = self.periods.get(DeadlineKind.COMPLETION)
+        for name, text in self.internal_tiers.items():
+            n, unit = parse_period(text)
+            if completion is not None and unit is completion.unit and n > completion.n:
+                raise ValueError(
+                    f"internal tier {name!r} ({text}) is longer than the completion period "
+                    f"({completion.period}); internal tiers may only be stricter"
+                )
+        return self
 
     def period(self, kind: DeadlineKind) -> Period:
         """The period this policy sets for ``kind``."""
@@ -60,22 +118,29 @@ class DeadlinePolicy:
             raise KindNotInPolicy(f"policy {self.version} sets no period for {kind.value}") from None
 
 
-NATIONAL_2022 = DeadlinePolicy(
-    version="national-2022",
-    description="信访工作条例 (in force 2022-05-01), national minimum periods",
-    periods={
-        DeadlineKind.ACCEPTANCE: Period(15, PeriodUnit.CALENDAR_DAYS, "信访工作条例 第二十三条"),
-    },
-)
-
-POLICIES: Mapping[str, DeadlinePolicy] = MappingProxyType({p.version: p for p in (NATIONAL_2022,)})
-DEFAULT_POLICY_VERSION = NATIONAL_2022.version
-
-
-def get_policy(version: str, policies: Mapping[str, DeadlinePolicy] = POLICIES) -> DeadlinePolicy:
-    """The policy with ``version``."""
+def policy_from_yaml(text: str, *, origin: str = "deadline policy") -> DeadlinePolicy:
+    """Parse and validate a policy from YAML text."""
     try:
-        return policies[version]
-    except KeyError:
-        known = ", ".join(sorted(policies)) or "none"
-        raise UnknownPolicy(f"no deadline policy {version!r} (known: {known})") from None
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{origin}: not valid YAML: {exc}") from exc
+    try:
+        return DeadlinePolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}" for err in exc.errors()
+        )
+        raise PolicyError(f"{origin}: {problems}") from exc
+
+
+def load_policy(path: Path) -> DeadlinePolicy:
+    """Load the policy file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read deadline policy {path}: {exc}") from exc
+    return policy_from_yaml(text, origin=str(path))
+
+
+DEFAULT_POLICY_PATH = Path("deploy/config/deadline-policy.national-2022.yaml")
+"""Relative to the working directory: the repository root locally, /app in the image."""

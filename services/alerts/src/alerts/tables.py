@@ -1,31 +1,31 @@
-"""The faust table of scheduled deadlines, and the topic that backs it up."""
+"""The faust table of cases (facts, deadlines, alerts raised), and the topic that backs it up."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, MutableMapping
 
 import faust
 from faust.types import TableT
+from kafka.partitioner.default import murmur2
 
-from alerts.scheduling import CaseDeadlines
+from alerts.deadlines import CaseState
 from xinfang_common.topics import ALERTS, CASE_ASSIGNED, TopicSpec
 
-DEADLINES_BY_CASE = "deadlines_by_case"
+CASES_BY_ID = "cases_by_id"
 
 
-def deadlines_by_case(app: faust.App) -> TableT[str, bytes]:
-    """Case id -> that case's deadlines (``CaseDeadlines`` JSON), one entry per deadline kind.
+def cases_by_id(app: faust.App) -> TableT[str, bytes]:
+    """Case id -> ``CaseState`` JSON: the case's facts, its deadlines and the alerts raised.
 
-    Co-partitioned with the CaseAssigned topic (same key, same partition count), so the agent
-    that consumes a partition owns that partition of the table. With several instances each
-    holds only the partitions assigned to it.
+    Keyed by case id like every input topic and with the same partition count, so the instance
+    consuming a case's partition owns that case's entry. Written through ``TableStore``.
     """
     return app.Table(
-        DEADLINES_BY_CASE,
+        CASES_BY_ID,
         key_type=str,
         value_type=bytes,
         partitions=CASE_ASSIGNED.partitions,
-        help="Deadlines of each case, by kind, as the DeadlineScheduled events that announced them",
+        help="Each case's facts, deadlines (as last announced) and the alert ids already raised",
     )
 
 
@@ -38,19 +38,45 @@ def changelog_spec(table: TableT[str, bytes]) -> TopicSpec:
     return TopicSpec(
         name=table.changelog_topic.get_topic_name(),
         event_type="faust.table.changelog",
-        schema=CaseDeadlines,
+        schema=CaseState,
         producer=ALERTS,
         consumers=(),
-        description="Changelog of alerts' deadlines_by_case table (service-internal state).",
+        description="Changelog of alerts' cases_by_id table (service-internal state).",
         example={},
         partitions=CASE_ASSIGNED.partitions,
         compacted=True,
     )
 
 
-def read_case_deadlines(table: Mapping[str, bytes | None], case_id: str) -> CaseDeadlines | None:
-    """The stored deadlines of one case, or None when it has none (here)."""
-    raw = table.get(case_id)
-    if not raw:
-        return None
-    return CaseDeadlines.from_json_bytes(raw)
+def partition_of(case_id: str, partitions: int = CASE_ASSIGNED.partitions) -> int:
+    """The partition the producers' default partitioner puts a case on (Kafka's murmur2)."""
+    return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class TableStore(MutableMapping[str, bytes]):
+    """The table as a mapping that the scanner (a timer, outside any event) may write too.
+
+    Faust takes a changelog partition from the event being processed, and its own partitioner
+    needs metadata its producer may not have yet; so the partition is computed here from the key,
+    exactly as the producers of the input topics chose it, and the changelog is sent explicitly.
+    """
+
+    def __init__(self, table: TableT[str, bytes]) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        return self.table.data[key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(partition_of(key), key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+        self.table.send_changelog(partition_of(key), key, None, value_serializer="raw")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.table.data.keys()))
+
+    def __len__(self) -> int:
+        return len(self.table.data)

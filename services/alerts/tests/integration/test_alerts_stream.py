@@ -1,14 +1,19 @@
-"""Alerts on a real broker: CaseAssigned in, DeadlineScheduled out, the table over HTTP.
+"""Alerts on a real broker: facts in, deadlines and alerts out, exactly once across restarts.
 
 The broker may be shared with other tests: everything here looks only at its own case ids and
-runs in its own consumer group, so it reads whatever history the topic already holds too.
+runs in its own consumer group, so it reads whatever history the topics already hold too.
 """
 
+import hashlib
+import hmac
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +22,18 @@ from kafka import KafkaProducer
 
 from alerts.config import AlertsSettings
 from alerts.main import create_app
-from xinfang_common.cloudevents import CloudEvent, derived_event_id
+from alerts.tables import partition_of
+from alerts.testing import NATIONAL_POLICY_PATH, case_event, new_case_id
+from xinfang_common.auth import AuthSettings, issue_token
+from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
-from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED
+from xinfang_common.topics import ALERT_RAISED, CASE_ASSIGNED, DEADLINE_SCHEDULED, UNIT_CHANGED, topic_by_name
 
 pytestmark = pytest.mark.kafka
+
+KEY = "alerts-integration-test-key-0123456789"
 
 
 def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
@@ -38,156 +49,250 @@ def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 6
 
 
 @pytest.fixture(scope="module")
-def client(kafka_broker: str) -> Iterator[TestClient]:
-    """The alerts app with its faust app running, in a consumer group of its own."""
-    settings = AlertsSettings(consumer_group=f"xinfang-alerts-test-{uuid.uuid4().hex[:12]}")
-    app = create_app(settings, KafkaSettings(bootstrap_servers=kafka_broker))
-    with TestClient(app) as running:
-        poll(lambda: running.get("/readyz").status_code, lambda status: status == 200)
-        yield running
-
-
-@pytest.fixture(scope="module")
 def producer(kafka_broker: str) -> Iterator[KafkaProducer]:
     made = KafkaProducer(bootstrap_servers=kafka_broker, acks="all")
     yield made
     made.close()
 
 
-def send(producer: KafkaProducer, key: str, value: bytes | None) -> None:
-    producer.send(CASE_ASSIGNED.name, key=key.encode(), value=value).get(timeout=30)
+def send(producer: KafkaProducer, event: CloudEvent[Any]) -> None:
+    spec = next(s for s in _SPECS if s.event_type == event.type)
+    key = spec.key_of(event.data).encode()
+    producer.send(spec.name, key=key, value=event.to_json_bytes()).get(timeout=30)
 
 
-def send_event(producer: KafkaProducer, event: CloudEvent[Any]) -> None:
-    send(producer, event.data.case_id, event.to_json_bytes())
-
-
-def scheduled_for(kafka_broker: str, case_id: str, *, last_id: str) -> list[dict[str, Any]]:
-    """DeadlineScheduled events for ``case_id`` up to the one with ``last_id``, each id once.
-
-    Any other alerts instance on a shared broker publishes the same events with the same ids;
-    dropping repeated ids is what every consumer does.
-    """
-    key = case_id.encode()
-
-    def reached(msgs: list[Any]) -> bool:
-        return any(m.key == key and json.loads(m.value)["id"] == last_id for m in msgs)
-
-    messages = read_messages(kafka_broker, DEADLINE_SCHEDULED.name, until=reached, timeout=60)
-    events: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        if message.key == key:
-            event = json.loads(message.value)
-            events.setdefault(event["id"], event)
-    return list(events.values())
-
-
-def expected_id(assigned: CloudEvent[Any]) -> str:
-    return derived_event_id(assigned.id, DEADLINE_SCHEDULED.event_type)
-
-
-def deadlines(client: TestClient, case_id: str, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    response = poll(
-        lambda: client.get(f"/v1/deadlines/{case_id}"),
-        lambda r: r.status_code == 200 and ok(r.json()),
+_SPECS = [
+    topic_by_name(n)
+    for n in (
+        "xinfang.petition.registered.v1",
+        "xinfang.case.assigned.v1",
+        "xinfang.case.accepted.v1",
+        "xinfang.unit.changed.v1",
     )
-    return response.json()
+]
 
 
-def test_an_assignment_schedules_the_acceptance_deadline(client, producer, kafka_broker, make_assigned):
-    # 20:00 UTC on 2 March is 3 March in Shanghai: days 3/4 … 18 March, due 24:00 on the 18th.
-    assigned = make_assigned(datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
-    case_id = assigned.data.case_id
-
-    send_event(producer, assigned)
-
-    [published] = scheduled_for(kafka_broker, case_id, last_id=expected_id(assigned))
-    assert published["type"] == DEADLINE_SCHEDULED.event_type
-    assert published["data"]["deadline_id"] == f"{case_id}:acceptance"
-    assert published["data"]["due_at"] == "2026-03-19T00:00:00+08:00"
-    assert published["data"]["policy_version"] == "national-2022"
-
-    body = deadlines(client, case_id, lambda b: True)
-    [deadline] = body["deadlines"]
-    assert deadline["due_at"] == "2026-03-19T00:00:00+08:00"
-    assert deadline["event_id"] == published["id"]
-
-    metrics = client.get("/metrics").text
-    assert 'xinfang_alerts_deadlines_scheduled_total{kind="acceptance"}' in metrics
+def publish_units(producer: KafkaProducer, *pairs: tuple[str, str | None]) -> None:
+    for code, parent in pairs:
+        send(producer, example_event(UNIT_CHANGED, code, parent=parent, name=f"unit {code}"))
 
 
-def test_garbage_goes_to_the_dead_letters_and_the_next_event_is_processed(
-    client, producer, kafka_broker, make_assigned
-):
-    good = make_assigned(datetime(2026, 2, 6, 2, 0, tzinfo=UTC))
-    case_id = good.data.case_id
-    garbage_key = f"alerts-garbage-{uuid.uuid4()}"
+def settings(tmp_path: Path, **overrides: Any) -> AlertsSettings:
+    values: dict[str, Any] = {
+        "consumer_group": f"xinfang-alerts-test-{uuid.uuid4().hex[:12]}",
+        "policy_path": NATIONAL_POLICY_PATH,
+        "database_url": f"sqlite:///{tmp_path / 'alerts.db'}",
+        "scan_interval_seconds": 0.5,
+        "registration_grace_seconds": 0,
+        "delivery_poll_seconds": 0.2,
+        "delivery_backoff_seconds": 0.2,
+        # The shared broker holds thousands of other tests' cases: start at the end of the topics.
+        "start_at_latest": True,
+    }
+    values.update(overrides)
+    return AlertsSettings(**values)
 
-    # Same key as the good event, so both land on one partition in this order.
-    send(producer, case_id, b"\x00 definitely not a CloudEvent")
-    send(producer, garbage_key, b'{"specversion": "1.0"}')
-    send_event(producer, good)
 
-    dlq = CASE_ASSIGNED.dlq("alerts")
-    dead = read_messages(
-        kafka_broker,
-        dlq,
-        until=lambda msgs: {case_id.encode(), garbage_key.encode()} <= {m.key for m in msgs},
-        timeout=60,
+def start(kafka_broker: str, config: AlertsSettings) -> TestClient:
+    app = create_app(config, KafkaSettings(bootstrap_servers=kafka_broker), AuthSettings(jwt_key=KEY))
+    return TestClient(app)
+
+
+def probe_ids() -> list[str]:
+    """One case id per partition, so a probe can show that every partition is being consumed."""
+    found: dict[int, str] = {}
+    while len(found) < CASE_ASSIGNED.partitions:
+        case_id = new_case_id()
+        found.setdefault(partition_of(case_id), case_id)
+    return list(found.values())
+
+
+def wait_until_consuming(client: TestClient, producer: KafkaProducer) -> None:
+    """Ready, and reading every partition of the topics the tests write (a group that starts at the
+    end of the topics skips what was sent before its positions were set, so probe until seen)."""
+    poll(lambda: client.get("/readyz").status_code, lambda s: s == 200)
+    pending = set(probe_ids())
+
+    def seen() -> set[str]:
+        for case_id in list(pending):
+            body = client.get(f"/v1/deadlines/{case_id}", headers=_token("x", "auditor"))
+            if body.status_code == 200 and {"forward", "acceptance"} <= {
+                d["kind"] for d in body.json()["deadlines"]
+            }:
+                pending.discard(case_id)
+            else:
+                at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+                send(producer, case_event("registered", case_id, at, imported=True))
+                send(producer, case_event("assigned", case_id, at))
+        return pending
+
+    poll(seen, lambda left: not left, timeout=120)
+
+
+def alerts_for(
+    kafka_broker: str, case_ids: set[str], until: Callable[[list[dict[str, Any]]], bool]
+) -> list[Any]:
+    keys = {c.encode() for c in case_ids}
+
+    def ours(msgs: list[Any]) -> list[dict[str, Any]]:
+        return [json.loads(m.value) for m in msgs if m.key in keys]
+
+    return ours(
+        read_messages(kafka_broker, ALERT_RAISED.name, until=lambda msgs: until(ours(msgs)), timeout=120)
     )
-    ours = [m for m in dead if m.key in {case_id.encode(), garbage_key.encode()}]
-    for message in ours:
-        headers = dict(message.headers)
-        assert b"not a valid" in headers["x-error"]
-        assert headers["x-source-topic"] == CASE_ASSIGNED.name.encode()
-    assert next(m for m in ours if m.key == case_id.encode()).value == b"\x00 definitely not a CloudEvent"
-
-    # 6 Feb + 15 days ends in the Spring Festival: the first working day after it is 24 Feb.
-    body = deadlines(client, case_id, lambda b: True)
-    assert body["deadlines"][0]["due_at"] == "2026-02-25T00:00:00+08:00"
 
 
-def test_a_reassignment_replaces_the_deadline_and_a_replay_publishes_nothing_new(
-    client, producer, kafka_broker, make_assigned
-):
-    first = make_assigned(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
-    case_id = first.data.case_id
-    second = make_assigned(datetime(2026, 3, 5, 1, 0, tzinfo=UTC), case_id=case_id, unit_code="430100-a")
-    third = make_assigned(datetime(2026, 3, 9, 1, 0, tzinfo=UTC), case_id=case_id, unit_code="430100-b")
+def test_deadlines_are_announced_with_versions(kafka_broker, producer, tmp_path):
+    case_id = new_case_id()
+    config = settings(tmp_path)
+    with start(kafka_broker, config) as client:
+        wait_until_consuming(client, producer)
+        at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+        send(producer, case_event("registered", case_id, at))
+        send(producer, case_event("assigned", case_id, at + timedelta(hours=1)))
+        send(producer, case_event("accepted", case_id, at + timedelta(days=1)))
 
-    send_event(producer, first)
-    send_event(producer, second)
-    send_event(producer, second)  # a replay: same event id
-    send_event(producer, first)  # stale: older than the deadline now stored
-    send_event(producer, third)  # processed after the two above, since one key = one partition
+        def announced(msgs: list[Any]) -> list[dict[str, Any]]:
+            return [json.loads(m.value)["data"] for m in msgs if m.key == case_id.encode()]
 
-    body = deadlines(client, case_id, lambda b: b["deadlines"][0]["unit_code"] == "430100-b")
-    [deadline] = body["deadlines"]
-    assert deadline["due_at"] == "2026-03-25T00:00:00+08:00"
+        messages = read_messages(
+            kafka_broker,
+            DEADLINE_SCHEDULED.name,
+            until=lambda msgs: any(d["kind"] == "completion" for d in announced(msgs)),
+            timeout=60,
+        )
+        data = announced(messages)
+        acceptance = [d for d in data if d["kind"] == "acceptance"]
+        assert [(d["version"], d["stopped"]) for d in acceptance] == [(1, False), (2, True)]
+        [completion] = [d for d in data if d["kind"] == "completion"]
+        assert completion["due_at"] == "2026-05-07T00:00:00+08:00"  # 劳动节 moves it to 6 May
 
-    published = scheduled_for(kafka_broker, case_id, last_id=expected_id(third))
-    assert [p["id"] for p in published] == [expected_id(first), expected_id(second), expected_id(third)]
-    assert [p["data"]["unit_code"] for p in published] == ["430104-zjj", "430100-a", "430100-b"]
+        body = client.get(f"/v1/deadlines/{case_id}", headers=_token("x", "auditor")).json()
+        assert {d["kind"] for d in body["deadlines"]} >= {"forward", "acceptance", "objection", "completion"}
 
 
-def test_deadlines_survive_a_restart(kafka_broker, producer, make_assigned):
+def _token(unit: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(subject='t', unit=unit, roles=roles, key=KEY)}"}
+
+
+def test_every_alert_goes_out_exactly_once_across_restarts(kafka_broker, producer, tmp_path):
     group = f"xinfang-alerts-test-{uuid.uuid4().hex[:12]}"
-    assigned = make_assigned(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
-    case_id = assigned.data.case_id
+    # A first run only fixes the new group's positions at the end of the topics.
+    with start(kafka_broker, settings(tmp_path, consumer_group=group)) as client:
+        wait_until_consuming(client, producer)
 
-    def start() -> TestClient:
-        return TestClient(
-            create_app(AlertsSettings(consumer_group=group), KafkaSettings(bootstrap_servers=kafka_broker))
+    # A simulated clock: one day every 1.5 seconds from 1 March 2026, the same across restarts.
+    origin = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    real_origin = datetime.now(UTC)
+    config = settings(
+        tmp_path,
+        consumer_group=group,
+        clock_origin=origin,
+        clock_real_origin=real_origin,
+        clock_speed=86400 / 1.5,
+        escalate_after_days=1,
+    )
+    unit, parent = f"it-{uuid.uuid4().hex[:8]}", f"it-parent-{uuid.uuid4().hex[:8]}"
+    publish_units(producer, (parent, None), (unit, parent))
+    cases = [new_case_id() for _ in range(4)]
+    for i, case_id in enumerate(cases):
+        at = origin + timedelta(days=i * 2, hours=1)
+        send(producer, case_event("registered", case_id, at))
+        send(producer, case_event("assigned", case_id, at, unit_code=unit))
+    # Acceptance last days: 16, 18, 20, 23 March (21-22 March is a weekend); escalation one day
+    # after: the last falls on simulated 25 March, about 36 s after the origin.
+    tiers = ("approaching", "due", "overdue", "escalated")
+    expected = {f"{c}:acceptance:1:{tier}" for c in cases for tier in tiers}
+
+    last_real = real_origin + timedelta(seconds=26 * 1.5)
+    restarts = 0
+    while datetime.now(UTC) < last_real or restarts < 3:
+        with start(kafka_broker, config) as client:
+            poll(lambda c=client: c.get("/readyz").status_code, lambda s: s == 200)
+            # Not synchronisation: the simulated clock runs on, so alerts fall due while the worker
+            # is up and while it is down; both must come out once.
+            time.sleep(3)
+        restarts += 1
+    with start(kafka_broker, config) as client:
+        poll(lambda c=client: c.get("/readyz").status_code, lambda s: s == 200)
+        raised = alerts_for(
+            kafka_broker, set(cases), lambda got: {e["data"]["alert_id"] for e in got} >= expected
         )
 
-    with start() as first:
-        send_event(producer, assigned)
-        before = deadlines(first, case_id, lambda b: True)
+    by_alert: dict[str, set[str]] = {}
+    for event in raised:
+        by_alert.setdefault(event["data"]["alert_id"], set()).add(event["id"])
+    assert set(by_alert) == expected  # none missing, nothing else
+    assert all(len(ids) == 1 for ids in by_alert.values())  # a re-raise carries the same event id
+    escalations = [e["data"] for e in raised if e["data"]["tier"] == "escalated"]
+    assert {e["target_unit_code"] for e in escalations} == {parent}
+    assert restarts >= 3
 
-    # A new process in the same group restores the table from its changelog topic before it
-    # says it is ready; the input was committed, so nothing is recomputed.
-    with start() as second:
-        poll(lambda: second.get("/readyz").status_code, lambda status: status == 200)
-        response = second.get(f"/v1/deadlines/{case_id}")
-        assert response.status_code == 200, response.text
-        assert response.json() == before
+
+class Hooks:
+    """A webhook receiver: records each request's body and signature, by path."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes, str]] = []
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.received.append((self.path, body, self.headers.get("X-Xinfang-Signature", "")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_backdated_letter_reaches_the_units_webhook_overdue_and_its_superior_escalated(
+    kafka_broker, producer, tmp_path
+):
+    hooks = Hooks()
+    unit, parent = f"bd-{uuid.uuid4().hex[:8]}", f"bd-parent-{uuid.uuid4().hex[:8]}"
+    secret = "webhook-secret-0123456789"
+    publish_units(producer, (parent, None), (unit, parent))
+    try:
+        with start(kafka_broker, settings(tmp_path)) as client:
+            wait_until_consuming(client, producer)
+            for code in (unit, parent):
+                created = client.post(
+                    "/v1/subscriptions",
+                    json={
+                        "unit_code": code,
+                        "channel": "webhook",
+                        "url": f"{hooks.url}/{code}",
+                        "secret": secret,
+                    },
+                    headers=_token(code, "supervisor"),
+                )
+                assert created.status_code == 201, created.text
+            case_id = new_case_id()
+            letter = datetime.now(UTC) - timedelta(days=40)
+            send(producer, case_event("registered", case_id, letter, channel="letter"))
+            send(producer, case_event("assigned", case_id, letter + timedelta(days=1), unit_code=unit))
+
+            def tiers_at(path: str) -> set[str]:
+                return {
+                    json.loads(body)["data"]["tier"]
+                    for p, body, _ in hooks.received
+                    if p == path and json.loads(body)["data"]["case_id"] == case_id
+                }
+
+            poll(lambda: tiers_at(f"/{unit}"), lambda t: {"overdue", "due", "approaching"} <= t)
+            poll(lambda: tiers_at(f"/{parent}"), lambda t: t == {"escalated"})
+            for _, body, signature in hooks.received:
+                assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+            listed = client.get(
+                "/v1/alerts", params={"unit": parent}, headers=_token(parent, "supervisor")
+            ).json()
+            assert [a["tier"] for a in listed if a["case_id"] == case_id] == ["escalated"]
+    finally:
+        hooks.server.shutdown()

@@ -1,90 +1,93 @@
-"""Versioned deadline policies and the settings that choose one."""
+"""Versioned deadline policies from YAML, and the settings that choose one."""
 
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from alerts.config import AlertsSettings
-from alerts.policies import (
-    DEFAULT_POLICY_VERSION,
-    DeadlinePolicy,
-    KindNotInPolicy,
-    Period,
-    UnknownPolicy,
-    get_policy,
-)
+from alerts.policies import KindNotInPolicy, PolicyError, load_policy, parse_period, policy_from_yaml
+from alerts.testing import NATIONAL_POLICY_PATH
 from xinfang_common.domain import DeadlineKind, PeriodUnit
 
+REPO = NATIONAL_POLICY_PATH.parents[2]
 
-def test_the_default_policy_gives_15_calendar_days_to_accept_under_article_23():
-    policy = get_policy("national-2022")
 
-    assert DEFAULT_POLICY_VERSION == "national-2022"
+def test_the_shipped_national_policy_follows_the_2022_regulation():
+    policy = load_policy(NATIONAL_POLICY_PATH)
+
     assert policy.version == "national-2022"
-    assert policy.period(DeadlineKind.ACCEPTANCE) == Period(
-        15, PeriodUnit.CALENDAR_DAYS, "信访工作条例 第二十三条"
-    )
+    expected = {
+        DeadlineKind.FORWARD: "15d",
+        DeadlineKind.ACCEPTANCE: "15d",
+        DeadlineKind.OBJECTION: "5wd",
+        DeadlineKind.COMPLETION: "60d",
+        DeadlineKind.REVIEW_REQUEST: "30d",
+        DeadlineKind.REVIEW: "30d",
+        DeadlineKind.RECHECK_REQUEST: "30d",
+        DeadlineKind.RECHECK: "30d",
+    }
+    assert {kind: p.period for kind, p in policy.periods.items()} == expected
+    assert policy.period(DeadlineKind.ACCEPTANCE).legal_basis == "信访工作条例 第二十三条"
+    assert policy.extension.max_days == 30
 
 
-def test_an_unknown_version_is_refused_naming_the_known_ones():
-    with pytest.raises(UnknownPolicy, match="national-2022"):
-        get_policy("province-2031")
+def test_the_example_enterprise_policy_has_stricter_internal_tiers():
+    policy = load_policy(REPO / "deploy" / "config" / "deadline-policy.example-enterprise-2026.yaml")
 
-
-def test_a_policy_without_a_period_for_a_kind_says_so():
-    empty = DeadlinePolicy(version="empty-1", periods={})
-
-    with pytest.raises(KindNotInPolicy, match="acceptance"):
-        empty.period(DeadlineKind.ACCEPTANCE)
-
-
-def test_a_published_policy_cannot_be_edited_in_place():
-    policy = get_policy("national-2022")
-
-    with pytest.raises(TypeError):
-        policy.periods[DeadlineKind.ACCEPTANCE] = Period(5, PeriodUnit.WORKING_DAYS, "x")  # type: ignore[index]
+    assert policy.internal_tiers == {"simple": "7d", "ordinary": "15d", "difficult": "30d"}
+    assert policy.period(DeadlineKind.ACCEPTANCE).unit is PeriodUnit.WORKING_DAYS
 
 
 @pytest.mark.parametrize(
-    "period", [Period(0, PeriodUnit.CALENDAR_DAYS, "x"), Period(15, PeriodUnit.CALENDAR_DAYS, "")]
+    ("text", "parsed"), [("60d", (60, PeriodUnit.CALENDAR_DAYS)), ("5wd", (5, PeriodUnit.WORKING_DAYS))]
 )
-def test_a_policy_with_an_impossible_period_is_refused(period):
-    with pytest.raises(ValueError, match="period"):
-        DeadlinePolicy(version="bad-1", periods={DeadlineKind.ACCEPTANCE: period})
+def test_periods_are_written_in_days_or_working_days(text, parsed):
+    assert parse_period(text) == parsed
 
 
-def test_settings_default_to_the_national_policy_in_shanghai_time(monkeypatch):
-    for name in ("POLICY_VERSION", "TIMEZONE", "HOLIDAY_CALENDAR_PATH", "CONSUMER_GROUP"):
-        monkeypatch.delenv(f"ALERTS_{name}", raising=False)
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("version: x\nperiods:\n  acceptance: {period: 15x, legal_basis: a}\n", "not a period"),
+        ("version: x\nperiods:\n  acceptance: {period: 0d, legal_basis: a}\n", "between 1"),
+        ("version: x\nperiods:\n  acceptance: {period: 15d}\n", "legal_basis"),
+        ("version: x\nperiods:\n  soon: {period: 15d, legal_basis: a}\n", "soon"),
+        ("periods: {}\n", "version"),
+        ("version: x\nperiods: {}\nextension: {max_days: 45}\n", "max_days"),
+        (
+            "version: x\nperiods:\n  completion: {period: 30d, legal_basis: a}\n"
+            "internal_tiers: {hard: 60d}\n",
+            "stricter",
+        ),
+        ("version: [\n", "not valid YAML"),
+    ],
+)
+def test_a_wrong_policy_is_refused_with_the_reason(text, reason):
+    with pytest.raises(PolicyError, match=reason):
+        policy_from_yaml(text)
 
-    settings = AlertsSettings()
 
-    assert settings.policy_version == "national-2022"
-    assert settings.timezone == "Asia/Shanghai"
-    assert settings.holiday_calendar_path is None
-    assert settings.consumer_group == "xinfang-alerts"
+def test_a_policy_without_a_kind_says_so():
+    policy = policy_from_yaml("version: x\nperiods: {}\n")
+
+    with pytest.raises(KindNotInPolicy, match="acceptance"):
+        policy.period(DeadlineKind.ACCEPTANCE)
+
+
+def test_a_missing_policy_file_names_it(tmp_path: Path):
+    with pytest.raises(PolicyError, match=r"nope\.yaml"):
+        load_policy(tmp_path / "nope.yaml")
 
 
 def test_settings_come_from_alerts_environment_variables(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("ALERTS_HOLIDAY_CALENDAR_PATH", str(tmp_path / "cal.yaml"))
+    monkeypatch.setenv("ALERTS_POLICY_PATH", str(tmp_path / "p.yaml"))
     monkeypatch.setenv("ALERTS_TIMEZONE", "Asia/Urumqi")
+    monkeypatch.setenv("ALERTS_CLOCK_ORIGIN", "")
 
     settings = AlertsSettings()
 
     assert settings.holiday_calendar_path == tmp_path / "cal.yaml"
+    assert settings.policy_path == tmp_path / "p.yaml"
     assert str(settings.zone) == "Asia/Urumqi"
-
-
-def test_an_empty_calendar_path_means_the_packaged_calendar(monkeypatch):
-    monkeypatch.setenv("ALERTS_HOLIDAY_CALENDAR_PATH", "")
-
-    assert AlertsSettings().holiday_calendar_path is None
-
-
-@pytest.mark.parametrize(
-    ("field", "value"), [("policy_version", "province-2031"), ("timezone", "Mars/Olympus")]
-)
-def test_bad_settings_are_refused_at_start(field, value):
-    with pytest.raises(ValidationError, match=field):
-        AlertsSettings(**{field: value})
+    assert settings.clock_origin is None

@@ -92,3 +92,25 @@ class IntakeSettings(XinfangSettings):
         description="comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed "
         "when rate limiting; empty: the connecting address is the client, X-Forwarded-For is ignored",
     )
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="largest file POST /v1/imports takes, in bytes; a larger upload gets 413 (the file "
+        "is kept in the database until its job is done)",
+    )
+    import_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10000,
+        description="rows an import job commits at a time (each case still in its own savepoint); "
+        "progress and counters move by this many rows",
+    )
+    import_default_region: RegionCode = Field(
+        default="430100",
+        description="GB/T 2260 code given to imported rows that have no region",
+    )
+    import_runner_enabled: bool = Field(
+        default=True,
+        description="run queued import jobs on this replica (off only for maintenance or tests; uploads "
+        "are still accepted and wait for a replica that runs them)",
+    )

@@ -16,18 +16,31 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from intake import metrics
+from intake.access.units import apply_unit_changed
 from intake.db import Base
 from intake.errors import PetitionNotFound
+from intake.imports.service import apply_imported_assignment
+from intake.petitions.links import apply_case_linked
 from intake.petitions.service import apply_case_assigned, apply_deadline_scheduled
 from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event, utcnow
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED, INTAKE, TopicSpec
+from xinfang_common.topics import (
+    CASE_ASSIGNED,
+    CASE_LINKED,
+    DEADLINE_SCHEDULED,
+    INTAKE,
+    UNIT_CHANGED,
+    TopicSpec,
+)
 
 Applier = Callable[[Session, CloudEvent[Any]], None]
 
 
 def _assigned(session: Session, event: CloudEvent[Any]) -> None:
-    apply_case_assigned(session, event=event)
+    # An imported case already went through its history: routing's assignment (to the unit
+    # that handled it) is recorded without moving its status back.
+    if not apply_imported_assignment(session, event=event):
+        apply_case_assigned(session, event=event)
 
 
 def _deadline(session: Session, event: CloudEvent[Any]) -> None:
@@ -37,6 +50,8 @@ def _deadline(session: Session, event: CloudEvent[Any]) -> None:
 HANDLERS: dict[str, tuple[TopicSpec, Applier]] = {
     CASE_ASSIGNED.name: (CASE_ASSIGNED, _assigned),
     DEADLINE_SCHEDULED.name: (DEADLINE_SCHEDULED, _deadline),
+    UNIT_CHANGED.name: (UNIT_CHANGED, apply_unit_changed),
+    CASE_LINKED.name: (CASE_LINKED, apply_case_linked),
 }
 """The topics intake consumes, and how each event is applied to the case."""
 
@@ -98,8 +113,7 @@ def kafka_consumer_factory(
     """A factory of consumers of intake's topics that commit offsets only by hand."""
 
     def make() -> KafkaConsumer:
-        return KafkaConsumer(
-            *HANDLERS,
+        consumer = KafkaConsumer(
             bootstrap_servers=kafka.servers,
             group_id=group_id,
             client_id=client_id,
@@ -108,6 +122,11 @@ def kafka_consumer_factory(
             bootstrap_timeout_ms=int(connect_timeout_seconds * 1000),
             request_timeout_ms=kafka.request_timeout_ms,
         )
+        # Load the topics' metadata before joining the group: a group leader that joins without
+        # it assigns no partitions ("No partition metadata") and may never rebalance to fix it.
+        consumer.topics()
+        consumer.subscribe(list(HANDLERS))
+        return consumer
 
     return make
 

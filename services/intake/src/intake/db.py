@@ -29,6 +29,8 @@ def create_tables(engine: Engine) -> None:
     """Create every missing table (until migrations take over)."""
     # Imported for their side effect: each module registers its tables on Base.metadata.
     from intake import consumers, idempotency, outbox  # noqa: F401
+    from intake.access import audit, units  # noqa: F401
+    from intake.imports import models as import_models  # noqa: F401
     from intake.petitions import models  # noqa: F401
     from intake.tracking import models as tracking_models  # noqa: F401
 

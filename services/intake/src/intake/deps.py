@@ -11,11 +11,14 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.access.policy import CaseScope
+from intake.access.units import UnitTree
 from intake.config import IntakeSettings
 from intake.consumers import CaseAssignedConsumer
 from intake.crypto import PersonalDataCipher
 from intake.outbox import OutboxRelay
 from intake.tracking.rate_limit import TrackingLimiter
+from xinfang_common.auth import PrincipalDep
 from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.cloudevents import utcnow
 
@@ -64,3 +67,13 @@ def get_relay(state: StateDep) -> OutboxRelay:
 SessionDep = Annotated[Session, Depends(get_session)]
 CipherDep = Annotated[PersonalDataCipher, Depends(get_cipher)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
+
+
+def get_scope(principal: PrincipalDep, state: StateDep) -> CaseScope:
+    """The cases the caller may see."""
+    # A session of its own: the request's session must still be free to begin its transaction.
+    with state.session_factory() as session:
+        return CaseScope.of(principal, UnitTree.load(session))
+
+
+ScopeDep = Annotated[CaseScope, Depends(get_scope)]

@@ -65,6 +65,9 @@ def install_database_error_handler(app: FastAPI) -> None:
             status_code=422,
             content={
                 "error": "ValueRefused",
-                "detail": "a value could not be stored (text may not contain NUL characters)",
+                "detail": "the database refused a value of the request (text may not contain NUL "
+                "characters; numbers must fit their column)",
+                # The database does not say which field; the shape stays that of every 422.
+                "fields": [{"field": "body", "reason": "a value the database cannot hold"}],
             },
         )

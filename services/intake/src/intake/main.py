@@ -10,18 +10,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from intake.access.endpoints import router as audit_router
 from intake.config import IntakeSettings
 from intake.consumers import CaseAssignedConsumer, kafka_consumer_factory
 from intake.crypto import PersonalDataCipher
 from intake.db import create_tables, database_ready, make_engine, make_session_factory
 from intake.deps import IntakeState
 from intake.errors import install_database_error_handler
+from intake.imports.endpoints import router as imports_router
+from intake.imports.runner import ImportRunner
 from intake.open311.endpoints import router as open311_router
 from intake.outbox import OutboxRelay, kafka_producer_factory
 from intake.petitions.actions import router as actions_router
 from intake.petitions.endpoints import router as petitions_router
 from intake.tracking.endpoints import router as tracking_router
 from intake.tracking.rate_limit import TrackingLimiter
+from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.calendar import load_calendar
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.logging import configure_logging
@@ -31,10 +35,15 @@ from xinfang_common.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
-    """Build the intake app; missing or invalid encryption keys raise EncryptionKeyError here."""
+def create_app(
+    settings: IntakeSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """Build the intake app; missing or invalid encryption or token keys raise here."""
     settings = settings or IntakeSettings()
     kafka = kafka or KafkaSettings()
+    auth = auth or AuthSettings()
     configure_logging(settings.service_name)
     cipher = PersonalDataCipher.from_setting(settings.encryption_keys.get_secret_value())
     engine = make_engine(settings.database_url)
@@ -82,6 +91,14 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
         ),
     )
 
+    import_runner = ImportRunner(
+        session_factory,
+        cipher,
+        default_region=settings.import_default_region,
+        batch_size=settings.import_batch_size,
+        notify=relay.notify,
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(create_tables, engine)
@@ -89,10 +106,13 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
             relay.start()
         if settings.consumer_enabled:
             consumer.start()
+        if settings.import_runner_enabled:
+            import_runner.start()
         log.info("intake started", extra={"kafka": kafka.bootstrap_servers})
         try:
             yield
         finally:
+            await asyncio.to_thread(import_runner.stop)
             await asyncio.to_thread(consumer.stop)
             await asyncio.to_thread(relay.stop)
             engine.dispose()
@@ -112,6 +132,8 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
         lifespan=lifespan,
     )
     app.state.intake = state
+    app.state.import_runner = import_runner
+    install_auth(app.state, auth)
     install_error_handlers(app)
     install_database_error_handler(app)
     install_observability(
@@ -121,4 +143,6 @@ def create_app(settings: IntakeSettings | None = None, kafka: KafkaSettings | No
     app.include_router(actions_router)
     app.include_router(tracking_router)
     app.include_router(open311_router)
+    app.include_router(imports_router)
+    app.include_router(audit_router)
     return app

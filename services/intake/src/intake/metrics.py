@@ -61,3 +61,9 @@ REVIEWS_REQUESTED = Counter(
     "Reviews (复查) and rechecks (复核) requested by petitioners, by stage",
     ["stage"],
 )
+
+IMPORT_ROWS = Counter(
+    "xinfang_intake_import_rows_total",
+    "Rows of imported legacy files, by outcome (imported, skipped_existing, failed)",
+    ["outcome"],
+)

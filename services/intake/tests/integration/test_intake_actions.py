@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from intake.consumers import apply_message
 from xinfang_common.cloudevents import CloudEvent, decode_event
+from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import (
@@ -32,7 +33,7 @@ UNIT = "430104-zjj"
 @pytest.fixture
 def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     """A client of an intake app without Kafka; routing decisions are applied directly."""
-    with TestClient(intake_app(relay_enabled=False, consumer_enabled=False)) as c:
+    with staff_client(intake_app(relay_enabled=False, consumer_enabled=False)) as c:
         yield c
 
 
@@ -298,7 +299,7 @@ def test_full_path_publishes_each_action_on_its_topic_keyed_by_case(
     producer: KafkaProducer,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = register(client, petition_body())
         send(producer, case_assigned(case_id))
         wait_until(lambda: status_is(client, case_id, "routed"))
@@ -328,7 +329,7 @@ def test_full_path_publishes_each_action_on_its_topic_keyed_by_case(
         "replied",
         "closed",
     ]
-    assert all(e["actor"] == "unit-staff" for e in timeline[2:])
+    assert all(e["actor"] == "test-admin" for e in timeline[2:])
     event_ids = {e["kind"]: e["detail"]["event_id"] for e in timeline[2:]}
 
     for kind, spec in [
@@ -341,7 +342,7 @@ def test_full_path_publishes_each_action_on_its_topic_keyed_by_case(
         assert event.id == event_ids[kind]
         assert event.subject == event.data.case_id == case_id
         assert event.data.unit_code == UNIT
-        assert event.data.actor == "unit-staff"
+        assert event.data.actor == "test-admin"
     assert published(kafka_broker, CASE_EXTENDED, case_id).data.days == 30
     replied = published(kafka_broker, CASE_REPLIED, case_id).data
     assert (replied.opinion, replied.outcome) == (opinion, "supported")
@@ -364,7 +365,7 @@ def test_objection_sends_the_case_back_to_routing_and_a_new_assignment_routes_it
     producer: KafkaProducer,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = register(client, petition_body())
         send(producer, case_assigned(case_id))
         wait_until(lambda: status_is(client, case_id, "routed"))

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from xinfang_common.cloudevents import CloudEvent, decode_event
 from xinfang_common.events import PetitionRegistered
+from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.testing.plugin import free_port
@@ -56,7 +57,7 @@ def test_registered_event_is_published_keyed_by_case_without_identity(
     fresh_group: str,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = client.post("/v1/petitions", json=petition_body(group_size=3)).json()["id"]
         messages = read_messages(kafka_broker, PETITION_REGISTERED.name, until=keyed(case_id))
         wait_until(lambda: client.get("/readyz").status_code == 200, timeout=15)
@@ -91,7 +92,7 @@ def test_case_assigned_shows_on_the_case(
     producer: KafkaProducer,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = client.post("/v1/petitions", json=petition_body()).json()["id"]
         event = case_assigned(case_id)
         send(producer, CASE_ASSIGNED.name, case_id, event.to_json_bytes())
@@ -111,7 +112,7 @@ def test_bad_message_is_dead_lettered_and_the_next_one_applied(
     producer: KafkaProducer,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = client.post("/v1/petitions", json=petition_body()).json()["id"]
         send(producer, CASE_ASSIGNED.name, case_id, b"{not json")
         wrong_type = json.loads(case_assigned(case_id).to_json_bytes())
@@ -141,7 +142,7 @@ def test_unknown_case_is_dead_lettered(
     intake_app: Callable[..., FastAPI], kafka_broker: str, fresh_group: str, producer: KafkaProducer
 ) -> None:
     case_id = f"unknown-{fresh_group}"
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)):
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)):
         send(producer, CASE_ASSIGNED.name, case_id, case_assigned(case_id).to_json_bytes())
         dead = read_messages(kafka_broker, CASE_ASSIGNED.dlq(INTAKE), until=keyed(case_id))
     ours = [m for m in dead if m.key == case_id.encode()]
@@ -156,7 +157,7 @@ def test_duplicate_case_assigned_is_applied_once(
     producer: KafkaProducer,
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_group=fresh_group)) as client:
         case_id = client.post("/v1/petitions", json=petition_body()).json()["id"]
         first = case_assigned(case_id).to_json_bytes()
         send(producer, CASE_ASSIGNED.name, case_id, first)
@@ -180,7 +181,7 @@ def test_kafka_down_keeps_the_event_pending_until_kafka_is_back(
     petition_body: Callable[..., dict[str, Any]],
 ) -> None:
     closed = f"127.0.0.1:{free_port()}"
-    with TestClient(
+    with staff_client(
         intake_app(closed, consumer_group=fresh_group, kafka_connect_timeout_seconds=0.5)
     ) as client:
         response = client.post("/v1/petitions", json=petition_body())
@@ -200,7 +201,7 @@ def test_kafka_down_keeps_the_event_pending_until_kafka_is_back(
                 ).scalar_one()
 
         assert published_at() is None
-        with TestClient(intake_app(kafka_broker, consumer_group=fresh_group, consumer_enabled=False)):
+        with staff_client(intake_app(kafka_broker, consumer_group=fresh_group, consumer_enabled=False)):
             wait_until(published_at)
     finally:
         engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from intake.petitions import service as petitions
 from xinfang_common.cloudevents import build_event, decode_event
 from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
 
@@ -35,7 +36,7 @@ FORM = {
 @pytest.fixture
 def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     app = intake_app(relay_enabled=False, consumer_enabled=False)
-    with TestClient(app) as test_client:
+    with staff_client(app) as test_client:
         yield test_client
 
 
@@ -242,7 +243,7 @@ def test_request_is_published_as_petition_registered(
     intake_app: Callable[..., FastAPI], kafka_broker: str
 ) -> None:
     app = intake_app(kafka_broker, consumer_enabled=False)
-    with TestClient(app) as kafka_client:
+    with staff_client(app) as kafka_client:
         case_id = submit(kafka_client).json()[0]["service_request_id"]
         messages = read_messages(
             kafka_broker,

@@ -15,6 +15,7 @@ from intake.consumers import apply_message
 from intake.tracking_codes import new_tracking_code
 from xinfang_common.cloudevents import CloudEvent, build_event, decode_event
 from xinfang_common.events import DeadlineScheduled
+from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import (
@@ -46,7 +47,9 @@ COMMENT = "处理及时，联系人李四喜，电话13900002222。"
 @pytest.fixture
 def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     """An app without Kafka and with a generous request rate; events are applied directly."""
-    with TestClient(intake_app(relay_enabled=False, consumer_enabled=False, track_rate_per_minute=1000)) as c:
+    with staff_client(
+        intake_app(relay_enabled=False, consumer_enabled=False, track_rate_per_minute=1000)
+    ) as c:
         yield c
 
 
@@ -194,7 +197,7 @@ def test_steps_are_in_public_words_without_staff_ids_or_internal_reasons(
         ("extended", "经批准延长办理期限30日", extension),
     ]
     text = json.dumps(tracked, ensure_ascii=False)
-    for internal in (objection, "unit-staff", "head-0012", "430104-hbj", UNIT, "region-category", case_id):
+    for internal in (objection, "test-admin", "head-0012", "430104-hbj", UNIT, "region-category", case_id):
         assert internal not in text
 
     declined_id, declined_code = register(client, petition_body())
@@ -362,7 +365,7 @@ def test_too_many_requests_get_429_with_retry_after(
     intake_app: Callable[..., FastAPI], petition_body: Callable[..., dict[str, Any]]
 ) -> None:
     app = intake_app(relay_enabled=False, consumer_enabled=False, track_rate_per_minute=3)
-    with TestClient(app) as client:
+    with staff_client(app) as client:
         _, code = register(client, petition_body())
         for _ in range(3):
             track(client, code)
@@ -382,7 +385,7 @@ def test_failed_lookups_lock_the_address_out_even_for_a_right_code(
     intake_app: Callable[..., FastAPI], petition_body: Callable[..., dict[str, Any]]
 ) -> None:
     app = intake_app(relay_enabled=False, consumer_enabled=False, track_failed_per_hour=2)
-    with TestClient(app) as client:
+    with staff_client(app) as client:
         _, code = register(client, petition_body())
         track(client, code)
         for _ in range(2):
@@ -427,7 +430,7 @@ def ours(kafka_broker: str, topic: str, case_id: str, count: int) -> list[Any]:
 def test_ratings_and_review_requests_are_published_keyed_by_case_without_their_text(
     intake_app: Callable[..., FastAPI], kafka_broker: str, petition_body: Callable[..., dict[str, Any]]
 ) -> None:
-    with TestClient(intake_app(kafka_broker, consumer_enabled=False)) as client:
+    with staff_client(intake_app(kafka_broker, consumer_enabled=False)) as client:
         case_id, code = replied_case(client, petition_body())
         rated = client.post(
             f"/v1/track/{code}/rating", json={"satisfaction": "dissatisfied", "comment": COMMENT}
@@ -474,7 +477,7 @@ def test_deadline_scheduled_on_the_broker_is_consumed_and_shown(
     def send(spec: TopicSpec, event: CloudEvent[Any]) -> None:
         producer.send(spec.name, key=(event.partitionkey or "").encode(), value=event.to_json_bytes()).get(30)
 
-    with TestClient(
+    with staff_client(
         intake_app(kafka_broker, consumer_group=fresh_group, track_rate_per_minute=1000)
     ) as client:
         case_id, code = register(client, petition_body())

@@ -16,17 +16,67 @@ from reporting.metrics import DB_RETRIES, DUPLICATE_EVENTS
 from reporting.readmodel.database import Database
 from reporting.readmodel.projector import Outcome, apply_event
 from xinfang_common.cloudevents import CloudEvent, utcnow
-from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
 from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, spec_topic
-from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED, PETITION_REGISTERED, TopicSpec
+from xinfang_common.topics import (
+    ALERT_RAISED,
+    CASE_ACCEPTED,
+    CASE_ASSIGNED,
+    CASE_CLOSED,
+    CASE_DECLINED,
+    CASE_EXTENDED,
+    CASE_LINKED,
+    CASE_OBJECTED,
+    CASE_RATED,
+    CASE_REPLIED,
+    CASE_REVIEW_REQUESTED,
+    DEADLINE_SCHEDULED,
+    PETITION_REGISTERED,
+    SURGE_DETECTED,
+    UNIT_CHANGED,
+    TopicSpec,
+)
 
 log = logging.getLogger(__name__)
 
-CONSUMED: tuple[tuple[TopicSpec, type[BaseModel]], ...] = (
-    (PETITION_REGISTERED, PetitionRegistered),
-    (CASE_ASSIGNED, CaseAssigned),
-    (DEADLINE_SCHEDULED, DeadlineScheduled),
+AGENT_NAMES: dict[str, str] = {
+    PETITION_REGISTERED.name: "record_registrations",
+    CASE_ASSIGNED.name: "record_assignments",
+    DEADLINE_SCHEDULED.name: "record_deadlines",
+    CASE_ACCEPTED.name: "record_acceptances",
+    CASE_DECLINED.name: "record_declines",
+    CASE_OBJECTED.name: "record_objections",
+    CASE_EXTENDED.name: "record_extensions",
+    CASE_REPLIED.name: "record_replies",
+    CASE_CLOSED.name: "record_closures",
+    CASE_RATED.name: "record_ratings",
+    CASE_REVIEW_REQUESTED.name: "record_review_requests",
+    UNIT_CHANGED.name: "record_units",
+    CASE_LINKED.name: "record_links",
+    ALERT_RAISED.name: "record_alerts",
+    SURGE_DETECTED.name: "record_surges",
+}
+"""Every topic reporting reads, with the name of the agent that reads it."""
+
+CONSUMED: tuple[tuple[TopicSpec, type[BaseModel]], ...] = tuple(
+    (spec, spec.schema)
+    for spec in (
+        PETITION_REGISTERED,
+        CASE_ASSIGNED,
+        DEADLINE_SCHEDULED,
+        CASE_ACCEPTED,
+        CASE_DECLINED,
+        CASE_OBJECTED,
+        CASE_EXTENDED,
+        CASE_REPLIED,
+        CASE_CLOSED,
+        CASE_RATED,
+        CASE_REVIEW_REQUESTED,
+        UNIT_CHANGED,
+        CASE_LINKED,
+        ALERT_RAISED,
+        SURGE_DETECTED,
+    )
 )
 
 
@@ -102,25 +152,16 @@ def build_recorder(app: faust.App, database: Database, *, retry_max_seconds: flo
 
 
 def register_agents(app: faust.App, recorder: EventRecorder) -> dict[str, Any]:
-    """Attach the three agents to ``app``; returns them by name."""
+    """Attach one agent per consumed topic to ``app``; returns them by name."""
+    agents: dict[str, Any] = {}
+    for spec, data_model in CONSUMED:
+        agents[AGENT_NAMES[spec.name]] = _agent(app, recorder, spec, data_model)
+    return agents
 
-    @app.agent(spec_topic(app, PETITION_REGISTERED), name="record_registrations")
-    async def record_registrations(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+
+def _agent(app: faust.App, recorder: EventRecorder, spec: TopicSpec, data_model: type[BaseModel]) -> Any:
+    async def record(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
         async for message in stream.events():
-            yield await recorder.handle(PETITION_REGISTERED, PetitionRegistered, message.value, message.key)
+            yield await recorder.handle(spec, data_model, message.value, message.key)
 
-    @app.agent(spec_topic(app, CASE_ASSIGNED), name="record_assignments")
-    async def record_assignments(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await recorder.handle(CASE_ASSIGNED, CaseAssigned, message.value, message.key)
-
-    @app.agent(spec_topic(app, DEADLINE_SCHEDULED), name="record_deadlines")
-    async def record_deadlines(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await recorder.handle(DEADLINE_SCHEDULED, DeadlineScheduled, message.value, message.key)
-
-    return {
-        "record_registrations": record_registrations,
-        "record_assignments": record_assignments,
-        "record_deadlines": record_deadlines,
-    }
+    return app.agent(spec_topic(app, spec), name=AGENT_NAMES[spec.name])(record)

@@ -40,6 +40,33 @@ class ReportingSettings(XinfangSettings):
         "unreachable (the event is retried, not dead-lettered)",
     )
 
+    metrics_unit_depth: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="deepest level of the unit tree that gets its own `unit` label on the business "
+        "metrics (1 = the root); cases of deeper units count under their ancestor at this level, "
+        "which keeps the number of series bounded",
+    )
+    metrics_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long the business metrics counted in the read model are reused between "
+        "scrapes (counting a large read model at every scrape would load the database)",
+    )
+    metrics_kpi_window_days: int = Field(
+        default=365,
+        ge=1,
+        le=3660,
+        description="the KPI gauges on /metrics cover the cases registered in this many most recent days",
+    )
+    dlq_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="how often reporting measures how many messages every dead-letter topic of the suite "
+        "holds (xinfang_reporting_dead_letter_messages); 0 turns the measurement off",
+    )
+
     @property
     def zone(self) -> ZoneInfo:
         """The time zone as an object."""

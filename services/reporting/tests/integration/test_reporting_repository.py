@@ -109,3 +109,51 @@ def test_counts_filter_by_period_region_and_unit(
 def test_ping_and_table_creation_are_repeatable(database: Database) -> None:
     database.create_tables()
     assert database.ping()
+
+
+def test_kpis_backlog_trends_and_annual_report_on_this_database(
+    database: Database, scenario: list[CloudEvent[Any]]
+) -> None:
+    """The same hand-worked answers as the unit tests, on SQLite and on PostgreSQL."""
+    from zoneinfo import ZoneInfo
+
+    from reporting.access import resolve_scope
+    from reporting.exports.service import annual_report
+    from reporting.kpis import service
+    from reporting.kpis.schemas import CaseQuery, GroupBy, Interval, TrendBy
+    from reporting.readmodel.units import UnitTree
+    from xinfang_common.auth import Principal, Role
+
+    zone = ZoneInfo("Asia/Shanghai")
+    now = datetime(2025, 5, 6, 2, 0, tzinfo=UTC)
+    for event in scenario:
+        apply_event(database.sessions, event, now=now)
+    with database.sessions() as session:
+        tree = UnitTree.load(session)
+    auditor = Principal(subject="au", unit="r-root", roles=frozenset({Role.AUDITOR}))
+    scope = resolve_scope(auditor, tree, unit=None, subtree=True)
+    selection = service.select_cases(CaseQuery(), scope, zone, now=now)
+    with database.sessions() as session:
+        result = service.compute_kpis(
+            session, selection, group_by=GroupBy.MONTH, tree=tree, zone=zone, now=now
+        )
+    total = result.total
+    assert (total.timely_acceptance.numerator, total.timely_acceptance.denominator) == (2, 4)
+    assert (total.on_time_completion.numerator, total.on_time_completion.denominator) == (1, 2)
+    assert (total.handling_days.p50, total.handling_days.p90, total.handling_days.p95) == (30, 86, 93)
+    assert [(g.key, g.cases) for g in result.groups or []] == [("2025-01", 6)]
+    with database.sessions() as session:
+        assert service.compute_backlog(session, selection).total == 2
+    query = CaseQuery.model_validate({"from": "2025-01-01", "to": "2025-01-31"})
+    trend = service.trend_selection(query, scope, zone, interval=Interval.DAY, now=now)
+    with database.sessions() as session:
+        trends = service.compute_trends(
+            session, trend, interval=Interval.DAY, by=TrendBy.UNIT, tree=tree, zone=zone
+        )
+    assert sum(s.total for s in trends.series) == 6
+    assert trends.series[0].counts[5] == 4  # 6 January, local time
+    with database.sessions() as session:
+        report = annual_report(session, year=2025, scope=scope, tree=tree, zone=zone, now=now)
+    assert report.total.cases == 6
+    assert report.by_month[0] == ("2025-01", 6)
+    assert report.subject_units == [("r-city", "单位r-city", 6)]

@@ -107,8 +107,9 @@ def test_the_latest_started_acceptance_deadline_wins(database: Database, make_de
 
 
 def test_no_petition_text_or_personal_field_is_stored() -> None:
+    # subject_unit stays: it is a unit's code (Art. 41 counts the units most complained about).
     columns = {c.key for c in inspect(CaseFact).column_attrs}
-    assert columns.isdisjoint({"title", "content", "petitioners", "name", "phone", "subject_unit"})
+    assert columns.isdisjoint({"title", "content", "petitioners", "name", "phone", "anonymous"})
 
 
 def test_summary_counts_by_state_unit_and_channel(
@@ -168,3 +169,17 @@ def test_rows_are_stored_in_utc(database: Database, make_registered: Make) -> No
     assert stored == datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
     assert stored is not None
     assert stored.utcoffset() == timedelta(0)
+
+
+def test_an_outdated_read_model_is_refused_with_the_way_out(tmp_path: Any) -> None:
+    import sqlite3
+
+    from reporting.readmodel.database import OutdatedReadModel
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE case_facts (case_id VARCHAR(64) PRIMARY KEY, updated_at DATETIME)")
+    db = Database(f"sqlite:///{path}")
+    with pytest.raises(OutdatedReadModel, match="xinfang-reporting rebuild"):
+        db.create_tables()
+    db.close()

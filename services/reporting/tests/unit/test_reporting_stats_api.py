@@ -10,11 +10,13 @@ from fastapi.testclient import TestClient
 
 from reporting.config import ReportingSettings
 from reporting.main import create_app
-from reporting.metrics import CASE_COUNTS, install_case_counts
+from reporting.metrics import install_case_counts, uninstall_case_counts
 from reporting.readmodel.database import Database
 from reporting.readmodel.projector import apply_event
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
+from xinfang_common.testing.auth import test_auth_settings as auth_settings
 
 Make = Callable[..., CloudEvent[Any]]
 
@@ -23,7 +25,9 @@ Make = Callable[..., CloudEvent[Any]]
 def client(tmp_path: Path, make_registered: Make, make_assigned: Make) -> Iterator[TestClient]:
     """The app on a SQLite file holding two cases; the faust app is built but never started."""
     settings = ReportingSettings(database_url=f"sqlite:///{tmp_path / 'reporting.db'}")
-    app = create_app(settings, KafkaSettings(bootstrap_servers="127.0.0.1:9"), log_setup=False)
+    app = create_app(
+        settings, KafkaSettings(bootstrap_servers="127.0.0.1:9"), auth_settings(), log_setup=False
+    )
     database: Database = app.state.database
     database.create_tables()
     now = datetime(2026, 3, 3, tzinfo=UTC)
@@ -31,8 +35,8 @@ def client(tmp_path: Path, make_registered: Make, make_assigned: Make) -> Iterat
         apply_event(database.sessions, event, now=now)
     install_case_counts(database)
     # Not entered as a context manager: the lifespan (Kafka) does not run.
-    yield TestClient(app)
-    CASE_COUNTS.unbind(database)
+    yield TestClient(app, headers=bearer("430100-xfj", "auditor"))
+    uninstall_case_counts(database)
     database.close()
 
 
@@ -100,11 +104,12 @@ def test_creating_the_app_twice_keeps_one_collector(tmp_path: Path) -> None:
         app = create_app(
             ReportingSettings(database_url=f"sqlite:///{tmp_path / name}"),
             KafkaSettings(bootstrap_servers="127.0.0.1:9"),
+            auth_settings(),
             log_setup=False,
         )
         app.state.database.create_tables()
         install_case_counts(app.state.database)
         metrics = TestClient(app).get("/metrics").text
         assert metrics.count("# TYPE xinfang_reporting_cases gauge") == 1
-        CASE_COUNTS.unbind(app.state.database)
+        uninstall_case_counts(app.state.database)
         app.state.database.close()

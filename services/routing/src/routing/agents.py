@@ -1,57 +1,67 @@
-"""The ``route_petitions`` agent: read PetitionRegistered, decide, publish CaseAssigned."""
+"""Routing's agents: read case events, let ``CaseService`` decide, publish what it returns.
+
+``route_petitions`` (PetitionRegistered), ``reroute_objections`` (CaseObjected),
+``assign_reviews`` (ReviewRequested) and ``track_replies`` (CaseReplied).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import faust
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from routing.app import SERVICE
-from routing.classifier import TextClassifier, petition_text
-from routing.metrics import CASES_ASSIGNED, CLASSIFIER_PREDICTIONS, DECISION_SECONDS, PUBLISH_RETRIES
+from routing.cases.database import Database
+from routing.cases.service import CaseService, Classifier, InForce, Output, RoutingPolicy, guess_category
+from routing.configured_rules import RoutingRule
+from routing.metrics import CASES_ASSIGNED, CASES_LINKED, DECISION_SECONDS, PUBLISH_RETRIES, SURGES_DETECTED
 from routing.org_tree import OrgTree
-from routing.rules import CategoryGuess, Decision, decide
-from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id, utcnow
-from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.cloudevents import CloudEvent, utcnow
+from xinfang_common.events import (
+    CaseAssigned,
+    CaseLinked,
+    CaseObjected,
+    CaseReplied,
+    PetitionRegistered,
+    ReviewRequested,
+)
 from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, publish, spec_topic
-from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
+from xinfang_common.topics import (
+    CASE_ASSIGNED,
+    CASE_LINKED,
+    CASE_OBJECTED,
+    CASE_REPLIED,
+    CASE_REVIEW_REQUESTED,
+    PETITION_REGISTERED,
+    SURGE_DETECTED,
+    TopicSpec,
+)
+
+__all__ = ["PetitionRouter", "build_router", "guess_category", "register_agents"]
 
 log = logging.getLogger(__name__)
 
 Publisher = Callable[[Any, CloudEvent[Any]], Awaitable[None]]
 
+CONSUMED: tuple[TopicSpec, ...] = (PETITION_REGISTERED, CASE_OBJECTED, CASE_REVIEW_REQUESTED, CASE_REPLIED)
+PRODUCED: tuple[TopicSpec, ...] = (CASE_ASSIGNED, CASE_LINKED, SURGE_DETECTED)
 
-def case_assigned(
-    registered: CloudEvent[PetitionRegistered], decision: Decision, *, at: datetime
-) -> CloudEvent[CaseAssigned]:
-    """The CaseAssigned event for a decision; its id depends only on the input event's id."""
-    petition = registered.data
-    data = CaseAssigned(
-        case_id=petition.case_id,
-        unit_code=decision.unit.code,
-        unit_name=decision.unit.name,
-        region=petition.region,
-        category=decision.category,
-        petition_type=petition.petition_type,
-        rule=decision.rule.value,
-        explanation=decision.explanation,
-        assigned_at=at,
-    )
-    return build_event(
-        data,
-        event_type=CASE_ASSIGNED.event_type,
-        source=CASE_ASSIGNED.source,
-        case_id=petition.case_id,
-        event_id=derived_event_id(registered.id, CASE_ASSIGNED.event_type),
-    )
+
+def _in_memory_service(clock: Callable[[], datetime], min_confidence: float) -> CaseService:
+    database = Database("sqlite://")
+    database.create_tables()
+    return CaseService(database, RoutingPolicy(min_confidence=min_confidence), clock=clock)
 
 
 class PetitionRouter:
-    """Routes one raw PetitionRegistered message; what the agent runs for each message."""
+    """Handles one raw message of each consumed topic; what the agents run for each message."""
 
     def __init__(
         self,
@@ -63,89 +73,146 @@ class PetitionRouter:
         retry_max_seconds: float = 30.0,
         retry_initial_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
-        classifier: Callable[[], TextClassifier | None] = lambda: None,
+        classifier: Callable[[], Classifier | None] = lambda: None,
         min_confidence: float = 0.6,
+        rules: Callable[[], Sequence[RoutingRule]] = lambda: (),
+        service: CaseService | None = None,
+        topics: Mapping[str, Any] | None = None,
+        dead_letters_by_topic: Mapping[str, Any] | None = None,
     ) -> None:
         self._org_tree = org_tree
-        self._assigned_topic = assigned_topic
         self._dead_letters = dead_letters
+        self._dead_letters_by_topic = dict(dead_letters_by_topic or {})
         self._publish = publisher
         self._retry_max_seconds = retry_max_seconds
         self._retry_initial_seconds = retry_initial_seconds
-        self._clock = clock
         self._classifier = classifier
-        self._min_confidence = min_confidence
+        self._rules = rules
+        self.service = service or _in_memory_service(clock, min_confidence)
+        self._topics: dict[str, Any] = {spec.name: spec.name for spec in PRODUCED}
+        self._topics.update(topics or {})
+        self._topics[CASE_ASSIGNED.name] = assigned_topic
+        # One message at a time: the HTTP triage endpoint may write the same rows meanwhile.
+        self.lock = asyncio.Lock()
+
+    def in_force(self) -> InForce:
+        """The tree, rules and model in force right now."""
+        return InForce(self._org_tree(), tuple(self._rules()), self._classifier())
 
     async def handle(self, raw: bytes | None, key: bytes | None) -> bool:
-        """Decide and publish; a message that cannot be decoded or decided is dead-lettered.
+        """Route one PetitionRegistered; True when it was handled (assigned, linked or sent to triage)."""
+        return await self._handle(
+            PETITION_REGISTERED,
+            PetitionRegistered,
+            raw,
+            key,
+            lambda s, e, now: self.service.registered(s, e, now),
+        )
 
-        Returns True when a CaseAssigned was published.
-        """
-        decided: list[tuple[Decision, CloudEvent[CaseAssigned]]] = []
+    async def handle_objection(self, raw: bytes | None, key: bytes | None) -> bool:
+        """Re-route a case its unit objected to."""
+        return await self._handle(
+            CASE_OBJECTED, CaseObjected, raw, key, lambda s, e, now: self.service.objected(s, e, now)
+        )
 
-        async def decide_one(registered: CloudEvent[PetitionRegistered]) -> None:
+    async def handle_review(self, raw: bytes | None, key: bytes | None) -> bool:
+        """Assign a review or recheck to the next superior unit."""
+        return await self._handle(
+            CASE_REVIEW_REQUESTED,
+            ReviewRequested,
+            raw,
+            key,
+            lambda s, e, now: self.service.review_requested(s, e, now),
+        )
+
+    async def handle_reply(self, raw: bytes | None, key: bytes | None) -> bool:
+        """Remember that a case was answered (and whether finally)."""
+        return await self._handle(
+            CASE_REPLIED, CaseReplied, raw, key, lambda s, e, _: self.service.replied(s, e)
+        )
+
+    async def _handle(
+        self,
+        spec: TopicSpec,
+        model: type[BaseModel],
+        raw: bytes | None,
+        key: bytes | None,
+        handler: Callable[[Session, Any, InForce], list[Output]],
+    ) -> bool:
+        results: list[list[Output]] = []
+
+        async def decide_one(event: CloudEvent[Any]) -> None:
+            now = self.in_force()
             with DECISION_SECONDS.time():
-                decision = decide(registered.data, self._org_tree(), self._guess(registered.data))
-            decided.append((decision, case_assigned(registered, decision, at=self._clock())))
+                outputs, _ = await asyncio.to_thread(
+                    self.service.process, event.id, spec.name, lambda session: handler(session, event, now)
+                )
+            results.append(outputs)
 
-        if not await handle_or_dead_letter(
-            service=SERVICE,
-            spec=PETITION_REGISTERED,
-            raw=raw,
-            key=key,
-            dead_letters=self._dead_letters,
-            handler=decide_one,
-            data_model=PetitionRegistered,
-        ):
-            return False
-        decision, event = decided[0]
+        async with self.lock:
+            if not await handle_or_dead_letter(
+                service=SERVICE,
+                spec=spec,
+                raw=raw,
+                key=key,
+                dead_letters=self._dead_letters_by_topic.get(spec.name, self._dead_letters),
+                handler=decide_one,
+                data_model=model,
+            ):
+                return False
         # Publishing sits outside the dead-letter guard: a broker hiccup is not the message's
         # fault, so we keep trying (holding this partition, which keeps each case in order)
-        # rather than send a good petition to the dead letters.
-        await self._publish_until_acknowledged(event)
-        CASES_ASSIGNED.labels(decision.rule.value).inc()
-        log.info(
-            "case assigned",
-            extra={"case_id": event.data.case_id, "unit": decision.unit.code, "rule": decision.rule.value},
-        )
+        # rather than send a good event to the dead letters. The outputs are already stored
+        # with the input's id: a redelivery after a crash republishes the same events.
+        for output in results[0]:
+            await self.publish(output)
         return True
 
-    def _guess(self, petition: PetitionRegistered) -> CategoryGuess | None:
-        """The classifier's category for a petition without one (None when it has one)."""
-        if petition.category:
-            return None
-        guess = guess_category(self._classifier(), petition, self._min_confidence)
-        CLASSIFIER_PREDICTIONS.labels(guess.outcome.value).inc()
-        return guess
-
-    async def _publish_until_acknowledged(self, event: CloudEvent[CaseAssigned]) -> None:
+    async def publish(self, output: Output) -> None:
+        """Publish one event until the broker acknowledges it, and count it."""
+        topic = self._topics[output.spec.name]
         await retry_until_done(
-            lambda: self._publish(self._assigned_topic, event),
-            what="publishing CaseAssigned",
+            lambda: self._publish(topic, output.event),
+            what=f"publishing {output.spec.schema.__name__}",
             initial_seconds=self._retry_initial_seconds,
             max_seconds=self._retry_max_seconds,
             on_retry=PUBLISH_RETRIES.inc,
-            log_extra={"case_id": event.data.case_id},
+            log_extra={"key": output.event.subject},
         )
-
-
-def guess_category(classifier: TextClassifier | None, petition: Any, min_confidence: float) -> CategoryGuess:
-    """What ``classifier`` makes of a petition's title and content (no label when there is no model)."""
-    if classifier is None:
-        return CategoryGuess(None, 0.0, min_confidence)
-    label, confidence = classifier.predict(
-        petition_text(getattr(petition, "title", None), getattr(petition, "content", None))
-    )
-    return CategoryGuess(label, confidence, min_confidence)
+        data = output.event.data
+        if isinstance(data, CaseAssigned):
+            CASES_ASSIGNED.labels(data.rule).inc()
+            log.info(
+                "case assigned", extra={"case_id": data.case_id, "unit": data.unit_code, "rule": data.rule}
+            )
+        elif isinstance(data, CaseLinked):
+            CASES_LINKED.labels(data.kind.value).inc()
+        else:
+            SURGES_DETECTED.inc()
 
 
 def register_agents(app: faust.App, router: PetitionRouter) -> Any:
-    """Attach ``route_petitions`` to ``app``; returns the agent."""
+    """Attach the agents to ``app``; returns ``route_petitions`` (the others are on ``app.agents``)."""
 
     @app.agent(spec_topic(app, PETITION_REGISTERED), name="route_petitions")
     async def route_petitions(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
         async for message in stream.events():
             yield await router.handle(message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_OBJECTED), name="reroute_objections")
+    async def reroute_objections(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await router.handle_objection(message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_REVIEW_REQUESTED), name="assign_reviews")
+    async def assign_reviews(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await router.handle_review(message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_REPLIED), name="track_replies")
+    async def track_replies(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await router.handle_reply(message.value, message.key)
 
     return route_petitions
 
@@ -154,16 +221,20 @@ def build_router(
     app: faust.App,
     org_tree: Callable[[], OrgTree],
     *,
+    service: CaseService,
     retry_max_seconds: float,
-    classifier: Callable[[], TextClassifier | None] = lambda: None,
-    min_confidence: float = 0.6,
+    classifier: Callable[[], Classifier | None] = lambda: None,
+    rules: Callable[[], Sequence[RoutingRule]] = lambda: (),
 ) -> PetitionRouter:
-    """A router publishing on the app's CaseAssigned topic and routing's dead-letter topic."""
+    """A router publishing on the app's topics and routing's dead-letter topics."""
     return PetitionRouter(
         org_tree=org_tree,
         assigned_topic=spec_topic(app, CASE_ASSIGNED),
         dead_letters=dlq_topic(app, PETITION_REGISTERED, SERVICE),
+        dead_letters_by_topic={spec.name: dlq_topic(app, spec, SERVICE) for spec in CONSUMED},
+        topics={spec.name: spec_topic(app, spec) for spec in PRODUCED},
         retry_max_seconds=retry_max_seconds,
         classifier=classifier,
-        min_confidence=min_confidence,
+        rules=rules,
+        service=service,
     )

@@ -11,3 +11,11 @@ class UnitNotFound(NotFound):
 
 class UnroutablePetition(Conflict):
     """No unit may lawfully receive the petition; it needs manual triage."""
+
+
+class CaseNotFound(NotFound):
+    """Routing has no record of this case."""
+
+
+class CaseNotWaiting(Conflict):
+    """The case is not waiting in the triage queue."""

@@ -1,4 +1,4 @@
-"""The routing service: a FastAPI app with the ``route_petitions`` faust agent running inside it."""
+"""The routing service: a FastAPI app with routing's faust agents running inside it."""
 
 from __future__ import annotations
 
@@ -7,24 +7,37 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import faust
 from fastapi import FastAPI
 
-from routing.agents import build_router, register_agents
+from routing.agents import CONSUMED, PRODUCED, build_router, register_agents
 from routing.app import SERVICE, build_faust_app
+from routing.cases.database import Database
+from routing.cases.service import CaseService, RoutingPolicy
 from routing.classification.endpoints import router as classifier_router
 from routing.config import RoutingSettings
+from routing.configured_rules import RulesWatcher
 from routing.decisions.endpoints import router as decisions_router
 from routing.model_watch import ClassifierWatcher
 from routing.org_tree import load_org_tree
+from routing.rules_api.endpoints import router as rules_router
 from routing.state import RoutingState
+from routing.surge import SurgePolicy
+from routing.triage.endpoints import router as triage_router
 from routing.units.endpoints import router as units_router
+from routing.units.follower import UnitFollower
+from routing.units.registry import UnitRegistry
+from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.errors import install_error_handlers
+from xinfang_common.events import UnitChanged
+from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.streams import stop_faust_app
+from xinfang_common.streams import spec_topic, stop_faust_app
+from xinfang_common.topics import UNIT_CHANGED
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +51,23 @@ def _producer_ready(faust_app: faust.App) -> bool:
     return bool(producer.started and not producer.crashed and not producer.should_stop)
 
 
+def _policy(settings: RoutingSettings) -> RoutingPolicy:
+    return RoutingPolicy(
+        min_confidence=settings.classifier_min_confidence,
+        report_target=settings.report_target_kind,
+        repeat_similarity=settings.repeat_similarity,
+        repeat_window=timedelta(days=settings.repeat_window_days),
+        surge=SurgePolicy(
+            window=timedelta(hours=settings.surge_window_hours),
+            baseline_windows=settings.surge_baseline_windows,
+            ratio=settings.surge_ratio,
+            min_count=settings.surge_min_count,
+        ),
+    )
+
+
 def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
-    """Build the routing app; a bad org tree or model file raises here, before serving."""
+    """Build the routing app; a bad org tree, rules or model file raises here, before serving."""
     configure_logging(SERVICE)
     settings = settings or RoutingSettings()
     kafka = kafka or KafkaSettings()
@@ -47,42 +75,71 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
     # A configured model that cannot be read stops start-up (ClassifierError), like a bad org
     # tree: running on without it would silently route every uncategorised petition by hand.
     watcher.load()
+    rules = RulesWatcher(settings.rules_path)
+    rules.load()
+    seed = load_org_tree(settings.org_tree_path)
+    registry = UnitRegistry(seed)
     state = RoutingState(
-        org_tree=load_org_tree(settings.org_tree_path),
+        units=registry,
         classifier=watcher,
         min_confidence=settings.classifier_min_confidence,
+        rules=rules,
+        report_target=settings.report_target_kind,
+        training_data_path=settings.training_data_path,
     )
     log.info(
-        "org tree loaded",
-        extra={"path": str(settings.org_tree_path), "units": len(state.org_tree)},
+        "configuration loaded",
+        extra={"org_tree": str(settings.org_tree_path), "units": len(seed), "rules": len(rules.current)},
     )
-    if watcher.current is not None:
-        log.info(
-            "classifier model loaded",
-            extra={"path": str(watcher.path), "labels": len(watcher.current.labels)},
-        )
+    database = Database(settings.database_url)
     faust_app = build_faust_app(kafka, settings)
     router = build_router(
         faust_app,
-        lambda: state.org_tree,
+        lambda: registry.tree,
+        service=CaseService(database, _policy(settings)),
         retry_max_seconds=settings.publish_retry_max_seconds,
         classifier=lambda: state.classifier.current,
-        min_confidence=settings.classifier_min_confidence,
+        rules=lambda: state.rules.current,
     )
+    state.router = router
     register_agents(faust_app, router)
+    units_topic = spec_topic(faust_app, UNIT_CHANGED)
+
+    async def send_unit(code: str, event: CloudEvent[UnitChanged] | None) -> None:
+        value = event.to_json_bytes() if event is not None else None
+        headers = event.kafka_headers() if event is not None else None
+        fut = await units_topic.send(key=code.encode(), value=value, headers=headers)
+        await fut
+
+    registry.sender = send_unit
+    follower = UnitFollower(kafka, registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        watching = asyncio.create_task(watcher.watch()) if watcher.path is not None else None
+        await asyncio.to_thread(database.create_tables)
+        # Idempotent; the broker creates no topic on demand, dead-letter topics included.
+        await asyncio.to_thread(ensure_topics, kafka, specs=(*CONSUMED, *PRODUCED, UNIT_CHANGED))
+        # The units topic first: petitions must be routed on the tree as it now is.
+        await follower.start()
         await faust_app.start()
+        if registry.seen_on_topic == 0:
+            await registry.publish_all(seed.units())
+            log.info("units topic was empty: seeded from the org tree file", extra={"units": len(seed)})
+        elif not registry.from_topic:
+            log.error("the units on the topic do not make a valid tree; the org tree file stays in force")
+        tasks = [asyncio.create_task(follower.follow()), asyncio.create_task(rules.watch())]
+        if watcher.path is not None:
+            tasks.append(asyncio.create_task(watcher.watch()))
         try:
             yield
         finally:
             await stop_faust_app(faust_app)
-            if watching is not None:
-                watching.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watching
+                    await task
+            await follower.stop()
+            database.close()
 
     app = FastAPI(
         title="Xinfang routing",
@@ -97,12 +154,16 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
         app,
         SERVICE,
         checks={
-            "org_tree": lambda: len(state.org_tree) > 0,
+            "org_tree": lambda: len(registry.tree) > 0,
+            "units": follower.caught_up.is_set,
+            "database": lambda: asyncio.to_thread(database.ping),
             "stream": lambda: _stream_running(faust_app),
             "producer": lambda: _producer_ready(faust_app),
         },
     )
     app.include_router(units_router)
     app.include_router(decisions_router)
+    app.include_router(rules_router)
+    app.include_router(triage_router)
     app.include_router(classifier_router)
     return app

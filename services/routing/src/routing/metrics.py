@@ -27,3 +27,19 @@ CLASSIFIER_PREDICTIONS = Counter(
     "went by the prediction), unsure (below the threshold) or no_model",
     ["outcome"],
 )
+
+CASES_LINKED = Counter(
+    "xinfang_routing_cases_linked_total",
+    "Petitions linked to an earlier similar case, by kind: repeat, final or in_progress",
+    ["kind"],
+)
+
+SURGES_DETECTED = Counter(
+    "xinfang_routing_surges_detected_total",
+    "Surges of new petitions per category and unit signalled on the surge topic",
+)
+
+UNITS_CHANGED = Counter(
+    "xinfang_routing_units_changed_total",
+    "Units published on the units topic by this process (start-up seed and API changes)",
+)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from enum import StrEnum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from xinfang_common.domain import RegionCode
+from xinfang_common.domain import RegionCode, UnitKind, region_contains
+from xinfang_common.events import UnitChanged
 
-
-class UnitKind(StrEnum):
-    """What a unit is; routing treats petition offices and discipline inspection specially."""
-
-    PETITION_OFFICE = "petition_office"
-    DEPARTMENT = "department"
-    SUBSIDIARY = "subsidiary"
-    DISCIPLINE_INSPECTION = "discipline_inspection"
-    GOVERNMENT = "government"
+__all__ = ["OrgTree", "OrgTreeError", "Unit", "UnitKind", "load_org_tree", "parse_org_tree"]
 
 
 class Unit(BaseModel):
@@ -51,6 +44,19 @@ class Unit(BaseModel):
         if not values:
             raise ValueError("a unit must serve at least one region")
         return values
+
+    @classmethod
+    def of_event(cls, data: UnitChanged) -> Unit:
+        """The unit a UnitChanged event describes."""
+        return cls.model_validate(data.model_dump(exclude={"changed_at"}))
+
+    def to_event(self, changed_at: datetime) -> UnitChanged:
+        """This unit as a UnitChanged payload."""
+        return UnitChanged.model_validate({**self.model_dump(), "changed_at": changed_at})
+
+    def serves(self, region: str) -> bool:
+        """Whether one of the unit's regions contains ``region`` (or is contained by it)."""
+        return any(region_contains(r, region) or region_contains(region, r) for r in self.regions)
 
 
 class OrgTreeError(ValueError):
@@ -117,9 +123,32 @@ class OrgTree:
         passed: list[Unit] = []
         current: Unit | None = unit
         while current is not None and not current.active:
+            if current in passed:
+                # A validated tree has no successor loops; this guards trees built otherwise.
+                return None, passed
             passed.append(current)
-            current = self._units[current.successor] if current.successor else None
+            current = self._units.get(current.successor) if current.successor else None
         return current, passed
+
+    def lowest_common_ancestor(self, codes: Iterable[str]) -> Unit:
+        """The deepest unit that is, or is above, every unit in ``codes`` (the root at worst)."""
+        chains = [[self._units[code], *self.ancestors(code)] for code in codes]
+        if not chains:
+            return self.root
+        common = {u.code for u in chains[0]}
+        for chain in chains[1:]:
+            common &= {u.code for u in chain}
+        return next(u for u in chains[0] if u.code in common)
+
+    def units(self) -> list[Unit]:
+        """Every unit, root first, then in the order given."""
+        return sorted(self._units.values(), key=lambda unit: unit.parent is not None)
+
+    def replacing(self, unit: Unit) -> OrgTree:
+        """A new tree with ``unit`` added or replacing the one with its code; OrgTreeError if invalid."""
+        units = dict(self._units)
+        units[unit.code] = unit
+        return OrgTree(list(units.values()))
 
 
 def _tree_problems(units: Sequence[Unit]) -> list[str]:

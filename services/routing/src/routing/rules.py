@@ -8,13 +8,14 @@ A petition without a category may take one from the text classifier, if it is co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from routing.org_tree import OrgTree, Unit, UnitKind
-from xinfang_common.domain import PetitionType, region_contains, region_level
+from routing.configured_rules import RoutingRule, match_rule
+from routing.org_tree import OrgTree, Unit
+from xinfang_common.domain import PetitionType, UnitKind, region_contains, region_level
 
 
 class Rule(StrEnum):
@@ -26,6 +27,11 @@ class Rule(StrEnum):
     FALLBACK_ROOT = "fallback-root"
     REPORT_DISCIPLINE_INSPECTION = "report-discipline-inspection"
     REPORT_SUPERIOR = "report-superior"
+    CROSS_REGION_LEAD = "cross-region-lead"
+    IMPORTED = "imported"
+    MANUAL_TRIAGE = "manual-triage"
+    REPEAT_IN_PROGRESS = "repeat-in-progress"
+    REVIEW_SUPERIOR = "review-superior"
 
 
 class RoutingInput(Protocol):
@@ -52,7 +58,8 @@ class Decision:
     """
 
     unit: Unit
-    rule: Rule
+    rule: str
+    """A ``Rule`` value, or the id of a configured rule."""
     explanation: str
     category: str | None = None
 
@@ -95,6 +102,9 @@ class _WithCategory:
     category: str | None
     petition_type: PetitionType | None
     subject_unit: str | None
+    channel: str | None = None
+    title: str | None = None
+    content: str | None = None
 
 
 class NoLawfulUnit(ValueError):
@@ -157,12 +167,21 @@ def _no_category_reason(guess: CategoryGuess | None) -> str:
     )
 
 
-def _base_decision(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess | None = None) -> Decision:
+def _anywhere(_: Unit) -> bool:
+    return True
+
+
+def _base_decision(
+    petition: RoutingInput,
+    tree: OrgTree,
+    guess: CategoryGuess | None = None,
+    allowed: Callable[[Unit], bool] = _anywhere,
+) -> Decision:
     """Rules (a) region-category, (b) region-petition-office, (c) fallback-root."""
     region, category = petition.region, petition.category
     if category:
         handling = (u for u in tree if category in u.categories)
-        found = _first_resolved(_matches(handling, region, tree), tree)
+        found = _first_resolved(_matches(handling, region, tree), tree, allowed)
         if found is not None:
             match, unit, passed = found
             return Decision(
@@ -172,7 +191,7 @@ def _base_decision(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess |
                 f"specific such unit for a petition from region {region}." + _succession(passed, unit),
             )
     offices = (u for u in tree if u.kind is UnitKind.PETITION_OFFICE)
-    found = _first_resolved(_matches(offices, region, tree), tree)
+    found = _first_resolved(_matches(offices, region, tree), tree, allowed)
     if found is not None:
         match, unit, passed = found
         reason = f"No unit handles {category} for region {region}" if category else _no_category_reason(guess)
@@ -182,6 +201,11 @@ def _base_decision(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess |
             f"{reason}, so it goes to {_label(match.unit)}, the petition office serving region "
             f"{match.region}, to forward it." + _succession(passed, unit),
         )
+    if not allowed(tree.root):
+        raise NoLawfulUnit(
+            f"every unit that could take a petition from region {region} ({_category_phrase(category)}) "
+            "is excluded; it needs manual triage"
+        )
     return Decision(
         tree.root,
         Rule.FALLBACK_ROOT,
@@ -190,15 +214,22 @@ def _base_decision(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess |
     )
 
 
-def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject_code: str) -> Decision:
+def _guard_report(
+    petition: RoutingInput,
+    tree: OrgTree,
+    base: Decision,
+    subject_code: str,
+    permitted: Callable[[Unit], bool] = _anywhere,
+    target_kind: UnitKind = UnitKind.DISCIPLINE_INSPECTION,
+) -> Decision:
     """Art. 30: send a report around the unit it is about and every unit under that unit."""
     region = petition.region
-    disciplinary = [u for u in tree if u.kind is UnitKind.DISCIPLINE_INSPECTION]
+    disciplinary = [u for u in tree if u.kind is target_kind]
     subject = tree.get(subject_code)
     if subject is None:
         # Without the unit in the tree we cannot tell which units it oversees; the discipline
         # inspection unit is the one place a report can safely go.
-        found = _first_resolved(_matches(disciplinary, region, tree), tree)
+        found = _first_resolved(_matches(disciplinary, region, tree), tree, permitted)
         if found is not None:
             match, unit, passed = found
             return Decision(
@@ -221,7 +252,7 @@ def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject
     if successor is not None:
         excluded |= tree.subtree(successor.code)
     about = f"This is a report about {_label(subject)}"
-    if base.unit.code not in excluded:
+    if base.unit.code not in excluded and permitted(base.unit):
         return Decision(
             base.unit,
             base.rule,
@@ -229,7 +260,7 @@ def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject
         )
 
     def allowed(unit: Unit) -> bool:
-        return unit.code not in excluded
+        return unit.code not in excluded and permitted(unit)
 
     found = _first_resolved(_matches(disciplinary, region, tree), tree, allowed)
     if found is not None:
@@ -258,7 +289,7 @@ def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject
     found = _first_resolved(
         _matches(outside_subject, region, tree),
         tree,
-        lambda u: u.code != subject.code and (successor is None or u.code != successor.code),
+        lambda u: u.code != subject.code and (successor is None or u.code != successor.code) and permitted(u),
     )
     if found is not None:
         match, unit, passed = found
@@ -276,28 +307,121 @@ def _guard_report(petition: RoutingInput, tree: OrgTree, base: Decision, subject
     )
 
 
-def decide(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess | None = None) -> Decision:
+def _view(petition: RoutingInput, category: str | None) -> _WithCategory:
+    """What the rules read of ``petition``, with ``category`` in place of its own."""
+    return _WithCategory(
+        petition.region,
+        category,
+        petition.petition_type,
+        petition.subject_unit,
+        getattr(petition, "channel", None),
+        getattr(petition, "title", None),
+        getattr(petition, "content", None),
+    )
+
+
+def decide(
+    petition: RoutingInput,
+    tree: OrgTree,
+    guess: CategoryGuess | None = None,
+    *,
+    rules: Sequence[RoutingRule] = (),
+    excluded: Collection[str] = frozenset(),
+    report_target: UnitKind = UnitKind.DISCIPLINE_INSPECTION,
+) -> Decision:
     """The unit responsible for ``petition``, the rule that chose it and the reason.
 
     ``guess`` is the text classifier's category for a petition without one; routing goes by it
-    only when it is confident, and otherwise says why it did not.
+    only when it is confident, and otherwise says why it did not. ``rules`` are the configured
+    rules, tried first; ``excluded`` are units that may not receive it (they objected), together
+    with every unit that would only forward to them through succession.
     """
     if not petition.category and guess is not None and guess.outcome is GuessOutcome.CONFIDENT:
-        return _decide_with_guess(petition, tree, guess)
-    base = _base_decision(petition, tree, guess if not petition.category else None)
+        decision = _decide(_view(petition, guess.label), tree, None, rules, excluded, report_target)
+        rule = Rule.CLASSIFIED_REGION_CATEGORY if decision.rule is Rule.REGION_CATEGORY else decision.rule
+        return replace(
+            decision,
+            rule=rule,
+            explanation=f"No category was given; {guess.phrase()}. {decision.explanation}",
+            category=guess.label,
+        )
+    return _decide(petition, tree, guess, rules, excluded, report_target)
+
+
+def _decide(
+    petition: RoutingInput,
+    tree: OrgTree,
+    guess: CategoryGuess | None,
+    rules: Sequence[RoutingRule],
+    excluded: Collection[str],
+    report_target: UnitKind,
+) -> Decision:
+    def allowed(unit: Unit) -> bool:
+        return unit.code not in excluded
+
+    guess = guess if not petition.category else None
+    base = _configured(petition, tree, rules, allowed)
+    if base is None and petition.petition_type != PetitionType.REPORT:
+        base = _cross_region(petition, tree, guess, allowed)
+    if base is None:
+        base = _base_decision(petition, tree, guess, allowed)
     if petition.petition_type == PetitionType.REPORT and petition.subject_unit:
-        base = _guard_report(petition, tree, base, petition.subject_unit)
+        base = _guard_report(petition, tree, base, petition.subject_unit, allowed, report_target)
     return replace(base, category=petition.category or None)
 
 
-def _decide_with_guess(petition: RoutingInput, tree: OrgTree, guess: CategoryGuess) -> Decision:
-    """The decision for the petition as if it had the guessed category, saying so first."""
-    guessed = _WithCategory(petition.region, guess.label, petition.petition_type, petition.subject_unit)
-    decision = decide(guessed, tree)
-    rule = Rule.CLASSIFIED_REGION_CATEGORY if decision.rule is Rule.REGION_CATEGORY else decision.rule
-    return replace(
-        decision,
-        rule=rule,
-        explanation=f"No category was given; {guess.phrase()}. {decision.explanation}",
-        category=guess.label,
+def _configured(
+    petition: RoutingInput, tree: OrgTree, rules: Sequence[RoutingRule], allowed: Callable[[Unit], bool]
+) -> Decision | None:
+    """The first configured rule that matches and names a unit that can take the case."""
+    for rule in rules:
+        hit = match_rule(rule, petition)
+        if hit is None:
+            continue
+        named = tree.get(rule.assign.unit)
+        if named is None:
+            # A rule may name a unit not (yet) in the tree: it is passed over, not fatal.
+            continue
+        unit, passed = tree.resolve(named)
+        if unit is None or not allowed(unit):
+            continue
+        return Decision(
+            unit,
+            rule.id,
+            f"{hit.phrase()} It assigns the case to {_label(named)}." + _succession(passed, unit),
+        )
+    return None
+
+
+def _cross_region(
+    petition: RoutingInput, tree: OrgTree, guess: CategoryGuess | None, allowed: Callable[[Unit], bool]
+) -> Decision | None:
+    """Art. 24: a matter that arises in one region about a unit of another goes to their common superior.
+
+    PetitionRegistered has one region; a subject unit that serves neither that region nor a part
+    of it is how a matter spanning regions shows. The unit that would handle the matter where it
+    arises and the subject unit are joined at their lowest common superior, named lead unit.
+    """
+    code = petition.subject_unit
+    subject = tree.get(code) if code else None
+    if subject is None or subject.serves(petition.region):
+        return None
+    local = _base_decision(petition, tree, guess, allowed)
+    resolved, _ = tree.resolve(subject)
+    other = resolved or subject
+    lead = tree.lowest_common_ancestor([local.unit.code, other.code])
+    unit, passed = tree.resolve(lead)
+    while unit is None or not allowed(unit):
+        ancestors = tree.ancestors(lead.code)
+        if not ancestors:
+            return None
+        lead = ancestors[0]
+        unit, passed = tree.resolve(lead)
+    return Decision(
+        unit,
+        Rule.CROSS_REGION_LEAD,
+        f"The matter arises in region {petition.region} but concerns {_label(subject)}, which serves "
+        f"{', '.join(subject.regions)}: it spans regions, so under Art. 24 of the 信访工作条例 it goes to "
+        f"{_label(lead)}, the lowest common superior of {_label(local.unit)} and {_label(other)}, "
+        "as lead unit." + _succession(passed, unit),
     )

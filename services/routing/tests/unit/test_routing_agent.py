@@ -146,18 +146,22 @@ async def test_a_publish_failure_is_retried_not_dead_lettered(
     assert kafka.dead_letters == []
 
 
-async def test_a_report_that_no_unit_may_receive_is_dead_lettered(
+async def test_a_report_that_no_unit_may_receive_waits_in_triage(
     faust_app: faust.App, kafka: FakeKafka, make_registered: MakeRegistered
 ) -> None:
     lone = parse_org_tree(
         [{"code": "root", "name": "信访局", "parent": None, "kind": "petition_office", "regions": ["430100"]}]
     )
-    route_petitions = register_agents(faust_app, router_for(lone, kafka))
+    router = router_for(lone, kafka)
+    route_petitions = register_agents(faust_app, router)
     registered = make_registered(petition_type="report", subject_unit="root")
 
     async with route_petitions.test_context() as running:
         await running.put(value=registered.to_json_bytes(), key=b"case-1")
 
-    [dead] = kafka.dead_letters
-    assert b"manual triage" in dict(dead["headers"])["x-error"]
     assert kafka.published == []
+    assert kafka.dead_letters == []
+    with router.service.database.sessions() as session:
+        [waiting] = router.service.waiting(session)
+    assert waiting.case_id == "case-1"
+    assert "manual triage" in (waiting.triage_reason or "")

@@ -105,7 +105,8 @@ async def test_not_ready_while_the_stream_is_not_running(client: httpx.AsyncClie
     response = await client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {"org_tree": True, "stream": False, "producer": False}
+    checks = response.json()["checks"]
+    assert checks == {"org_tree": True, "units": False, "database": True, "stream": False, "producer": False}
 
 
 def test_a_bad_org_tree_stops_start_up_naming_unit_and_field(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 Fixtures:
 - ``kafka_broker``: bootstrap address of a throwaway single-node broker started once per test
   session from ``deploy/local/kafka.sh``; every topic of the suite already exists.
+- ``suite_kafka_broker``: another such broker, only for the end-to-end suite.
 - ``database_url``: a fresh empty database per test, on SQLite and, when
   ``XINFANG_TEST_DATABASE_URL`` is set, also on PostgreSQL.
 """
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,14 +61,11 @@ def repo_root(start: Path) -> Path:
     raise RuntimeError(f"deploy/local/kafka.sh not found above {start}")
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Bootstrap servers of a real broker for this test session, with the suite's topics."""
-    existing = os.environ.get("XINFANG_TEST_KAFKA_BOOTSTRAP")
-    if existing:
-        ensure_topics(KafkaSettings(bootstrap_servers=existing))
-        yield existing
-        return
+@contextmanager
+def _throwaway_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Start a single-node broker from ``deploy/local/kafka.sh`` with the suite's topics; stop it after."""
     script = repo_root(Path(str(request.config.rootpath))) / "deploy" / "local" / "kafka.sh"
     data_dir = tmp_path_factory.mktemp("kafka")
     port = _free_port_pair()
@@ -83,6 +82,32 @@ def kafka_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     finally:
         subprocess.run(["bash", str(script), "stop", *args], capture_output=True, timeout=120)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real broker for this test session, with the suite's topics."""
+    existing = os.environ.get("XINFANG_TEST_KAFKA_BOOTSTRAP")
+    if existing:
+        ensure_topics(KafkaSettings(bootstrap_servers=existing))
+        yield existing
+        return
+    with _throwaway_broker(request, tmp_path_factory) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def suite_kafka_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A broker of its own for the end-to-end suite, always freshly started.
+
+    The services run with their production consumer groups, which on the shared test broker
+    would first replay every message the other tests produced; on a broker of their own they
+    see only what the end-to-end tests send, as on a fresh `make up`.
+    """
+    with _throwaway_broker(request, tmp_path_factory) as bootstrap:
+        yield bootstrap
 
 
 def _database_params() -> list[str]:

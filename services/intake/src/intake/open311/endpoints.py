@@ -33,12 +33,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 _REQUEST_SCHEMA = ServiceRequestCreate.model_json_schema(by_alias=True)
+_REQUEST_EXAMPLE = {
+    "service_code": "environmental-protection",
+    "description": "麓山南路一餐馆油烟直排，周边住户窗户无法打开，请尽快处理。",
+    "lat": 28.1791,
+    "long": 112.9388,
+    "address_string": "长沙市岳麓区麓山南路",
+    "first_name": "丽",
+    "last_name": "王",
+    "phone": "13912345678",
+    "attribute[region]": "430104",
+}
+
 _REQUEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            service.FORM: {"schema": _REQUEST_SCHEMA},
-            "application/json": {"schema": _REQUEST_SCHEMA},
+            service.FORM: {"schema": _REQUEST_SCHEMA, "example": _REQUEST_EXAMPLE},
+            "application/json": {"schema": _REQUEST_SCHEMA, "example": _REQUEST_EXAMPLE},
         },
     }
 }

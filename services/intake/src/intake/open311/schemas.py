@@ -31,6 +31,22 @@ class Open311Error(BaseModel):
 class Service(BaseModel):
     """A service type (GET services): here, one top-level petition category."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_code": "urban-construction",
+                    "service_name": "城乡建设",
+                    "description": "住房与物业、城市规划、市政设施、征地拆迁、城市管理",
+                    "metadata": False,
+                    "type": "realtime",
+                    "keywords": "住房,物业,拆迁,市政,规划",
+                    "group": "城乡建设",
+                }
+            ]
+        }
+    )
+
     service_code: str
     service_name: str
     description: str
@@ -113,6 +129,18 @@ class ServiceRequestCreate(BaseModel):
 class ServiceRequestCreated(BaseModel):
     """The answer to a POST: realtime, so the id at once and no ``token``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_request_id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                    "service_notice": "已登记，将在15日内告知是否受理。",
+                    "x_tracking_code": "7KQ4-M9XD-2HWP-R3TV",
+                }
+            ]
+        }
+    )
+
     service_request_id: str = Field(description="the case id")
     service_notice: str = Field(description="what happens next, in plain words")
     x_tracking_code: str = Field(
@@ -122,6 +150,25 @@ class ServiceRequestCreated(BaseModel):
 
 class ServiceRequestRead(BaseModel):
     """A service request's progress (GET a request); never any personal data or the petition text."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_request_id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                    "status": "open",
+                    "status_notes": "已转送岳麓区住房和城乡建设局办理。",
+                    "service_name": "城乡建设",
+                    "service_code": "urban-construction",
+                    "agency_responsible": "岳麓区住房和城乡建设局",
+                    "service_notice": None,
+                    "requested_datetime": "2026-03-02T09:30:00Z",
+                    "updated_datetime": "2026-03-02T09:30:02Z",
+                    "expected_datetime": None,
+                }
+            ]
+        }
+    )
 
     service_request_id: str
     status: Literal["open", "closed"]

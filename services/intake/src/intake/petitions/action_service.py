@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from intake import metrics, outbox
+from intake.access.policy import CaseScope, may_act
 from intake.crypto import PersonalDataCipher
 from intake.errors import PetitionNotFound
 from intake.petitions import lifecycle
@@ -27,6 +28,7 @@ from intake.petitions.schemas import (
     ReviewReplyAction,
 )
 from intake.petitions.service import case_state, get_petition
+from xinfang_common.auth import Forbidden, Principal
 from xinfang_common.cloudevents import build_event, utcnow
 from xinfang_common.events import (
     CaseAccepted,
@@ -48,7 +50,7 @@ from xinfang_common.topics import (
 )
 
 ACTOR_UNIT_STAFF = "unit-staff"
-"""Who acts until bearer tokens exist; then the token's subject takes its place."""
+"""The actor recorded when no caller is given (tests of the state machine alone)."""
 
 
 def _record(
@@ -102,23 +104,29 @@ def take_action(
     case_id: str,
     request: CaseActionRequest,
     cipher: PersonalDataCipher,
-    actor: str = ACTOR_UNIT_STAFF,
+    principal: Principal | None = None,
+    scope: CaseScope | None = None,
     now: datetime | None = None,
 ) -> PetitionRead:
     """Apply ``request`` to the case, append its timeline entry and enqueue its event atomically.
 
-    Raises PetitionNotFound, TransitionNotAllowed (409) or OutcomeRequired (a claim replied
-    without its outcome). ``now`` defaults to the current time (tests move it).
+    Raises PetitionNotFound (also for a case outside the caller's ``scope``), Forbidden (the
+    caller sees the case but its unit does not hold it), TransitionNotAllowed (409) or
+    OutcomeRequired (a claim replied without its outcome). ``now`` defaults to the current time
+    (tests move it).
     """
     now = now or utcnow()
+    actor = principal.subject if principal is not None else ACTOR_UNIT_STAFF
     action = Action(request.action)
     with session.begin():
         repo = PetitionRepository(session)
         # Row-locked on PostgreSQL so two concurrent actions cannot both pass the guard; SQLite
         # (WAL) refuses the second writer's stale transaction instead, which answers 503.
         petition = repo.get_for_update(case_id)
-        if petition is None:
+        if petition is None or (scope is not None and not scope.sees(petition)):
             raise PetitionNotFound(f"no petition with id {case_id}")
+        if principal is not None and not may_act(principal, petition):
+            raise Forbidden("only the unit the case is assigned to may act on it")
         state = case_state(petition)
         new_status = lifecycle.decide(state, action, now=now)
         if isinstance(request, ReplyAction | ReviewReplyAction | RecheckReplyAction):
@@ -143,4 +151,4 @@ def take_action(
         outbox.enqueue(session, topic=spec.name, event=event)
     metrics.CASE_ACTIONS.labels(action.value).inc()
     metrics.OUTBOX_PENDING.inc()
-    return get_petition(session, case_id=case_id, cipher=cipher, now=now)
+    return get_petition(session, case_id=case_id, cipher=cipher, now=now, scope=scope)

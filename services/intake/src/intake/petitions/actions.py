@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from intake.deps import CipherDep, RelayDep, SessionDep, StateDep
+from intake.access.policy import ACT_ROLES
+from intake.deps import CipherDep, RelayDep, ScopeDep, SessionDep, StateDep
 from intake.errors import TransitionNotAllowed
 from intake.petitions import action_service
 from intake.petitions.lifecycle import Action, OutcomeRequired
 from intake.petitions.schemas import CaseActionRequest, PetitionRead, TransitionConflict
+from xinfang_common.auth import Principal, require_roles
 
 _TAGS = frozenset(a.value for a in Action)
 _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
@@ -98,8 +100,12 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "close": {"summary": "办结", "value": {"action": "close", "reason": "已书面答复信访人，办结。"}},
 }
 
+ActorDep = Annotated[Principal, Depends(require_roles(*ACT_ROLES))]
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No petition with this id"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "Not a handler, or the case is visible but assigned to another unit"},
+    404: {"description": "No petition with this id that the caller may see"},
     409: {
         "model": TransitionConflict,
         "description": "The case's state does not allow this action now; the answer lists what it allows",
@@ -121,6 +127,8 @@ def act_on_case(
     cipher: CipherDep,
     relay: RelayDep,
     state: StateDep,
+    principal: ActorDep,
+    scope: ScopeDep,
 ) -> PetitionRead | JSONResponse:
     """Take the action if the case's state allows it; the case and its event are stored together.
 
@@ -129,7 +137,13 @@ def act_on_case(
     """
     try:
         case = action_service.take_action(
-            session, case_id=case_id, request=body, cipher=cipher, now=state.clock()
+            session,
+            case_id=case_id,
+            request=body,
+            cipher=cipher,
+            principal=principal,
+            scope=scope,
+            now=state.clock(),
         )
     except TransitionNotAllowed as exc:
         return exc.response()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from intake.db import Base
@@ -42,6 +42,13 @@ class Petition(Base):
     petitioner_count: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime]
     registered_at: Mapped[datetime]
+    registered_by: Mapped[str | None] = mapped_column(String(64))
+    """Staff account that registered the case; None for the public (Open311) and imports."""
+    registered_by_unit: Mapped[str | None] = mapped_column(String(64), index=True)
+    linked_case_id: Mapped[str | None] = mapped_column(String(64))
+    """The earlier case routing linked this one to as a repeat (重复信访), if any."""
+    link_kind: Mapped[str | None] = mapped_column(String(16))
+    """repeat, final (the earlier matter was closed after recheck) or in_progress."""
     assigned_unit_code: Mapped[str | None] = mapped_column(String(64))
     assigned_unit_name: Mapped[str | None] = mapped_column(String(200))
     assigned_at: Mapped[datetime | None]
@@ -53,6 +60,10 @@ class Petition(Base):
     reply_stage: Mapped[str | None] = mapped_column(String(16))
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    imported: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Brought in from a legacy system with its history (POST /v1/imports), not registered here."""
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    """An imported case's id in the legacy system; a second import of it is skipped."""
 
     petitioners: Mapped[list[Petitioner]] = relationship(
         back_populates="petition", order_by="Petitioner.position", cascade="all, delete-orphan"
@@ -128,6 +139,9 @@ class CaseDeadline(Base):
     unit_code: Mapped[str] = mapped_column(String(64))
     starts_at: Mapped[datetime]
     due_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    provisional: Mapped[bool] = mapped_column(default=False, server_default=false())
+    stopped: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # alerts' deadline id is stable (<case_id>:<kind>): a rescheduled deadline replaces the old one.
     __table_args__ = (UniqueConstraint("deadline_id"),)

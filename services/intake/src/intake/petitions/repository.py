@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from intake.petitions.models import CaseDeadline, Petition, TimelineEntry
+from xinfang_common.cloudevents import utcnow
+from xinfang_common.domain import DeadlineKind
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,37 @@ class PetitionFilters:
     status: str | None = None
     petition_type: str | None = None
     text: str | None = None
+    visible: ColumnElement[bool] | None = None
+    """The caller's scope (see intake.access.policy); None: no restriction."""
+    overdue: bool | None = None
+    """True: only cases past a deadline the unit still owes; False: only cases that are not."""
+    now: datetime | None = None
+    """The instant ``overdue`` is judged at."""
+
+
+OWED_KINDS = (
+    DeadlineKind.FORWARD,
+    DeadlineKind.ACCEPTANCE,
+    DeadlineKind.COMPLETION,
+    DeadlineKind.REVIEW,
+    DeadlineKind.RECHECK,
+)
+"""Deadlines a unit must meet; the petitioner's request windows and the objection limit are not."""
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """A running deadline the unit owes has passed, on a case not yet closed."""
+    past_due = (
+        select(CaseDeadline.id)
+        .where(
+            CaseDeadline.petition_id == Petition.id,
+            CaseDeadline.kind.in_([k.value for k in OWED_KINDS]),
+            CaseDeadline.stopped.is_(False),
+            CaseDeadline.due_at < now,
+        )
+        .exists()
+    )
+    return and_(past_due, Petition.status != "closed")
 
 
 class PetitionRepository:
@@ -78,6 +111,11 @@ class PetitionRepository:
         """Up to ``limit`` petitions meeting ``filters``, registered before the position ``after``."""
         query = select(Petition).order_by(Petition.registered_at.desc(), Petition.id.desc()).limit(limit)
         if filters is not None:
+            if filters.visible is not None:
+                query = query.where(filters.visible)
+            if filters.overdue is not None:
+                condition = overdue_condition(filters.now or utcnow())
+                query = query.where(condition if filters.overdue else not_(condition))
             if filters.unit_code is not None:
                 query = query.where(Petition.assigned_unit_code == filters.unit_code)
             if filters.status is not None:

@@ -12,7 +12,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from intake.petitions.lifecycle import Action, PetitionStatus
 from xinfang_common.cloudevents import utcnow
-from xinfang_common.domain import Channel, DeadlineKind, Outcome, PetitionType, RegionCode
+from xinfang_common.domain import Channel, DeadlineKind, LinkKind, Outcome, PetitionType, RegionCode
 from xinfang_common.events import MAX_EXTENSION_DAYS
 
 MAX_REPRESENTATIVES = 5
@@ -24,12 +24,35 @@ RECEIVED_AT_MAX_SKEW = timedelta(minutes=5)
 _IN = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+PROVINCE_CODES = frozenset(
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37"}
+    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65"}
+    | {"71", "81", "82", "83"}
+)
+"""First two digits of a GB 11643 number: a province (or Taiwan, Hong Kong, Macao residence permits)."""
+
+
 def validate_id_number(value: str) -> str:
-    """A PRC resident ID number (18 characters, valid birth date and checksum), upper-case X."""
+    """A PRC resident ID number (18 characters, real birth date, GB 11643 checksum), upper-case X.
+
+    The county digits are not checked against the county list of the birth year (as
+    python-stdnum's full validation does): numbers issued after a county was renamed carry the
+    new code with an earlier birth date, and such real numbers must be accepted.
+    """
+    number = ric.compact(value).upper()
+    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise ValueError("not a valid resident ID number: 18 characters, 17 digits then a digit or X")
+    if number[:2] not in PROVINCE_CODES:
+        raise ValueError("not a valid resident ID number: the first two digits are not a province code")
     try:
-        return str(ric.validate(value)).upper()
+        born = ric.get_birth_date(number)
     except StdnumValidationError as exc:
-        raise ValueError(f"not a valid resident ID number: {str(exc).lower()}") from exc
+        raise ValueError("not a valid resident ID number: digits 7-14 are not a birth date") from exc
+    if born > utcnow().date():
+        raise ValueError("not a valid resident ID number: the birth date lies in the future")
+    if ric.calc_check_digit(number) != number[17]:
+        raise ValueError("not a valid resident ID number: the check digit does not match")
+    return number
 
 
 def validate_phone(value: str) -> str:
@@ -143,6 +166,22 @@ class PetitionCreate(BaseModel):
 class PetitionCreated(BaseModel):
     """The registration receipt; the only place the tracking code is ever shown."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                    "tracking_code": "7KQ4-M9XD-2HWP-R3TV",
+                    "status": "registered",
+                    "channel": "online",
+                    "region": "430104",
+                    "received_at": "2026-03-02T09:30:00Z",
+                    "registered_at": "2026-03-02T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     tracking_code: str = Field(
         description="查询码: give it to the petitioner; it is not stored and cannot be shown again"
@@ -170,6 +209,53 @@ class PetitionerMasked(BaseModel):
     phone: str | None = None
 
 
+class PetitionerRead(BaseModel):
+    """A petitioner's personal data in full; every read of it is audited."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "张三丰",
+                    "id_number": "11010519491231002X",
+                    "phone": "+8613812345678",
+                    "address": "长沙市岳麓区某街道1号",
+                }
+            ]
+        }
+    )
+
+    name: str
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+class PetitionersRead(BaseModel):
+    """The petitioners of a case, unmasked (this read is written to the audit log)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                    "petitioners": [
+                        {
+                            "name": "张三丰",
+                            "id_number": "11010519491231002X",
+                            "phone": "+8613812345678",
+                            "address": "长沙市岳麓区某街道1号",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    case_id: str
+    petitioners: list[PetitionerRead]
+
+
 class TimelineEntryRead(BaseModel):
     """One step of a case's history."""
 
@@ -184,10 +270,75 @@ class DeadlineRead(BaseModel):
 
     kind: DeadlineKind
     due_at: datetime = Field(description="the instant the period ends (24:00 local time of its last day)")
+    provisional: bool = Field(
+        default=False,
+        description="computed without the official holiday notice for a year it reaches; may still move",
+    )
+    stopped: bool = Field(default=False, description="the period no longer runs (its step was taken)")
 
 
 class PetitionRead(BaseModel):
     """A case as staff see it without the right to unmask petitioners."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                    "status": "accepted",
+                    "channel": "online",
+                    "petition_type": "claim",
+                    "category": "城乡建设",
+                    "title": "小区楼下夜间施工噪音扰民",
+                    "content": "某小区旁工地连续多日夜间施工，影响居民休息，请求相关部门处理。",
+                    "region": "430104",
+                    "subject_unit": None,
+                    "anonymous": False,
+                    "group_size": None,
+                    "petitioner_count": 1,
+                    "received_at": "2026-03-02T09:30:00Z",
+                    "registered_at": "2026-03-02T09:30:00Z",
+                    "assigned_unit": {
+                        "code": "430104-zjj",
+                        "name": "岳麓区住房和城乡建设局",
+                        "assigned_at": "2026-03-02T09:30:02Z",
+                    },
+                    "extended_days": None,
+                    "outcome": None,
+                    "allowed_actions": ["extend", "reply"],
+                    "deadlines": [{"kind": "acceptance", "due_at": "2026-03-17T16:00:00Z"}],
+                    "petitioners": [
+                        {"name": "张*丰", "id_number": "1101**********002X", "phone": "138****5678"}
+                    ],
+                    "timeline": [
+                        {
+                            "at": "2026-03-02T09:30:00Z",
+                            "kind": "registered",
+                            "actor": "clerk-0007",
+                            "detail": {"channel": "online", "received_at": "2026-03-02T09:30:00+00:00"},
+                        },
+                        {
+                            "at": "2026-03-02T09:30:02Z",
+                            "kind": "assigned",
+                            "actor": "routing",
+                            "detail": {
+                                "unit_code": "430104-zjj",
+                                "unit_name": "岳麓区住房和城乡建设局",
+                                "rule": "region-category",
+                                "explanation": "serves region 430104 and handles 城乡建设",
+                            },
+                        },
+                        {
+                            "at": "2026-03-03T10:15:00Z",
+                            "kind": "accepted",
+                            "actor": "staff-0427",
+                            "detail": {"unit_code": "430104-zjj"},
+                        },
+                    ],
+                }
+            ]
+        }
+    )
 
     id: str
     status: str
@@ -206,6 +357,14 @@ class PetitionRead(BaseModel):
     assigned_unit: AssignedUnit | None
     extended_days: int | None = Field(description="days of the one approved extension, if any")
     outcome: Outcome | None = Field(description="the outcome given with the reply, if any")
+    linked_case_id: str | None = Field(
+        default=None, description="the earlier case on the same matter routing linked this one to"
+    )
+    link_kind: LinkKind | None = Field(
+        default=None,
+        description="repeat; in_progress (sent to the unit handling the earlier case); final (the "
+        "earlier matter was closed after recheck, so this one is not accepted, Art. 36)",
+    )
     allowed_actions: list[Action] = Field(
         description="what the assigned unit may do now (POST .../actions); empty while routing decides"
     )
@@ -229,6 +388,28 @@ class PetitionSummary(BaseModel):
 
 class PetitionPage(BaseModel):
     """A page of cases, newest first; pass ``next_cursor`` back to get the next page."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "0b7e3f8e-6a51-4b5c-9d7e-2f4a1c9e8d10",
+                            "status": "routed",
+                            "channel": "letter",
+                            "petition_type": "suggestion",
+                            "region": "430104",
+                            "title": "建议在麓山路增设公交站点",
+                            "registered_at": "2026-03-02T09:30:00Z",
+                            "assigned_unit_code": "430104-jtj",
+                        }
+                    ],
+                    "next_cursor": "MjAyNi0wMy0wMlQwOTozMDowMCswMDowMHwwYjdlM2Y4ZQ==",
+                }
+            ]
+        }
+    )
 
     items: list[PetitionSummary]
     next_cursor: str | None

@@ -7,14 +7,16 @@ import binascii
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from intake import metrics, outbox
+from intake.access.policy import CaseScope
 from intake.crypto import PersonalDataCipher
 from intake.errors import PetitionNotFound
 from intake.masking import mask_id_number, mask_name, mask_phone
-from intake.petitions import lifecycle
+from intake.petitions import lifecycle, links
 from intake.petitions.models import (
     CaseDeadline,
     Petition,
@@ -31,14 +33,17 @@ from intake.petitions.schemas import (
     PetitionCreated,
     PetitionerCreate,
     PetitionerMasked,
+    PetitionerRead,
+    PetitionersRead,
     PetitionPage,
     PetitionRead,
     PetitionSummary,
     TimelineEntryRead,
 )
 from intake.tracking_codes import hash_tracking_code, new_tracking_code
+from xinfang_common.auth import Principal
 from xinfang_common.cloudevents import CloudEvent, build_event, utcnow
-from xinfang_common.domain import PetitionType
+from xinfang_common.domain import AssignmentStage, PetitionType
 from xinfang_common.events import CaseAssigned, DeadlineScheduled, PetitionRegistered
 from xinfang_common.topics import PETITION_REGISTERED
 
@@ -52,6 +57,7 @@ def register_petition(
     data: PetitionCreate,
     cipher: PersonalDataCipher,
     within: Callable[[Session, PetitionCreated], None] | None = None,
+    registrar: Principal | None = None,
 ) -> PetitionCreated:
     """Store the petition, its encrypted petitioners and its PetitionRegistered event atomically.
 
@@ -77,6 +83,8 @@ def register_petition(
         petitioner_count=data.petitioner_count,
         received_at=received_at,
         registered_at=now,
+        registered_by=registrar.subject if registrar else None,
+        registered_by_unit=registrar.unit if registrar else None,
         updated_at=now,
         petitioners=[
             _encrypted_petitioner(case_id, position, p, cipher) for position, p in enumerate(data.petitioners)
@@ -85,7 +93,7 @@ def register_petition(
             TimelineEntry(
                 at=now,
                 kind="registered",
-                actor=ACTOR_INTAKE,
+                actor=registrar.subject if registrar else ACTOR_INTAKE,
                 detail={"channel": data.channel.value, "received_at": received_at.isoformat()},
             )
         ],
@@ -155,13 +163,24 @@ def _masked(petitioner: Petitioner, cipher: PersonalDataCipher) -> PetitionerMas
     )
 
 
+def load_visible(session: Session, *, case_id: str, scope: CaseScope | None) -> Petition:
+    """The case, if it exists and ``scope`` (None: unrestricted) covers it; PetitionNotFound otherwise."""
+    petition = PetitionRepository(session).get(case_id)
+    if petition is None or (scope is not None and not scope.sees(petition)):
+        raise PetitionNotFound(f"no petition with id {case_id}")
+    return petition
+
+
 def get_petition(
-    session: Session, *, case_id: str, cipher: PersonalDataCipher, now: datetime | None = None
+    session: Session,
+    *,
+    case_id: str,
+    cipher: PersonalDataCipher,
+    now: datetime | None = None,
+    scope: CaseScope | None = None,
 ) -> PetitionRead:
     """A case with its assigned unit, deadlines, timeline and masked petitioners."""
-    petition = PetitionRepository(session).get(case_id)
-    if petition is None:
-        raise PetitionNotFound(f"no petition with id {case_id}")
+    petition = load_visible(session, case_id=case_id, scope=scope)
     assigned = None
     if petition.assigned_unit_code and petition.assigned_unit_name and petition.assigned_at:
         assigned = AssignedUnit(
@@ -187,11 +206,35 @@ def get_petition(
         assigned_unit=assigned,
         extended_days=petition.extended_days,
         outcome=petition.outcome,
+        linked_case_id=petition.linked_case_id,
+        link_kind=petition.link_kind,
         allowed_actions=lifecycle.allowed_actions(case_state(petition), now=now or utcnow()),
-        deadlines=[DeadlineRead(kind=d.kind, due_at=d.due_at) for d in petition.deadlines],
+        deadlines=[
+            DeadlineRead(kind=d.kind, due_at=d.due_at, provisional=d.provisional, stopped=d.stopped)
+            for d in petition.deadlines
+        ],
         petitioners=[_masked(p, cipher) for p in petition.petitioners],
         timeline=[
             TimelineEntryRead(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail) for e in petition.timeline
+        ],
+    )
+
+
+def get_petitioners(
+    session: Session, *, case_id: str, cipher: PersonalDataCipher, scope: CaseScope | None
+) -> PetitionersRead:
+    """The case's petitioners decrypted in full (the caller audits the read)."""
+    petition = load_visible(session, case_id=case_id, scope=scope)
+    return PetitionersRead(
+        case_id=petition.id,
+        petitioners=[
+            PetitionerRead(
+                name=cipher.decrypt(p.name_enc, context=p.context("name")),
+                id_number=cipher.decrypt_optional(p.id_number_enc, context=p.context("id_number")),
+                phone=cipher.decrypt_optional(p.phone_enc, context=p.context("phone")),
+                address=cipher.decrypt_optional(p.address_enc, context=p.context("address")),
+            )
+            for p in petition.petitioners
         ],
     )
 
@@ -263,6 +306,9 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
     petition = repo.get_for_update(data.case_id)
     if petition is None:
         raise PetitionNotFound(f"CaseAssigned for unknown case {data.case_id}")
+    if data.stage is not AssignmentStage.HANDLING:
+        _apply_review_assignment(repo, petition, event)
+        return
     if not lifecycle.accepts_assignment(lifecycle.PetitionStatus(petition.status)):
         repo.add_timeline_entry(
             TimelineEntry(
@@ -303,13 +349,61 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
             },
         )
     )
+    links.decline_if_final(session, petition, cause_event_id=event.id)
+
+
+_AWAITING_STAGE = {
+    AssignmentStage.REVIEW: PetitionStatus.REVIEW_REQUESTED,
+    AssignmentStage.RECHECK: PetitionStatus.RECHECK_REQUESTED,
+}
+
+
+def _apply_review_assignment(
+    repo: PetitionRepository, petition: Petition, event: CloudEvent[CaseAssigned]
+) -> None:
+    """Give a requested review or recheck to the superior unit routing chose; the status stays.
+
+    The case changes hands (the superior unit now answers it and may act on it) but not state:
+    it is still waiting for the review or recheck answer.
+    """
+    data = event.data
+    detail: dict[str, Any] = {
+        "unit_code": data.unit_code,
+        "unit_name": data.unit_name,
+        "stage": data.stage.value,
+        "rule": data.rule,
+        "explanation": data.explanation,
+        "event_id": event.id,
+    }
+    if petition.status != _AWAITING_STAGE[data.stage]:
+        detail["reason"] = f"the case is {petition.status}, not waiting for a {data.stage.value}"
+        repo.add_timeline_entry(
+            TimelineEntry(
+                petition_id=petition.id,
+                at=data.assigned_at,
+                kind="assignment_ignored",
+                actor=ACTOR_ROUTING,
+                detail=detail,
+            )
+        )
+        return
+    petition.assigned_unit_code = data.unit_code
+    petition.assigned_unit_name = data.unit_name
+    petition.assigned_at = data.assigned_at
+    petition.updated_at = utcnow()
+    repo.add_timeline_entry(
+        TimelineEntry(
+            petition_id=petition.id, at=data.assigned_at, kind="assigned", actor=ACTOR_ROUTING, detail=detail
+        )
+    )
 
 
 def apply_deadline_scheduled(session: Session, *, event: CloudEvent[DeadlineScheduled]) -> None:
     """Remember a deadline alerts scheduled for the case (in the caller's transaction).
 
-    Keyed by alerts' stable deadline id: a rescheduled deadline (after re-routing, say) replaces
-    the earlier one of the same id.
+    Keyed by alerts' stable deadline id: a later version of the same deadline (extended,
+    stopped, recomputed from a newly published holiday calendar) replaces the earlier one, and
+    an older version arriving late changes nothing.
     """
     data = event.data
     repo = PetitionRepository(session)
@@ -319,6 +413,11 @@ def apply_deadline_scheduled(session: Session, *, event: CloudEvent[DeadlineSche
     if deadline is None:
         deadline = CaseDeadline(petition_id=data.case_id, deadline_id=data.deadline_id)
         repo.add_deadline(deadline)
+    elif deadline.version > data.version:
+        return
+    deadline.version = data.version
+    deadline.provisional = data.provisional
+    deadline.stopped = data.stopped
     deadline.kind = data.kind.value
     deadline.unit_code = data.unit_code
     deadline.starts_at = data.starts_at

@@ -131,6 +131,14 @@ class RatingCreate(BaseModel):
 class RatingRead(BaseModel):
     """A stored rating."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"reply_sequence": 1, "satisfaction": "satisfied", "rated_at": "2026-04-22T03:10:00Z"}
+            ]
+        }
+    )
+
     reply_sequence: int
     satisfaction: Satisfaction
     rated_at: datetime
@@ -152,6 +160,14 @@ class ReviewCreate(BaseModel):
 
 class ReviewRead(BaseModel):
     """The accepted request: what was asked, and the case's new status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"stage": "review", "status": "review_requested", "requested_at": "2026-05-06T01:20:00Z"}
+            ]
+        }
+    )
 
     stage: ReviewStage
     status: str

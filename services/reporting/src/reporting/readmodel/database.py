@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from reporting.readmodel.models import Base
@@ -19,6 +19,10 @@ T = TypeVar("T")
 # Few threads: the agents apply one event at a time per topic and the statistics are a handful
 # of COUNT queries, so more threads would only contend for the same database.
 DB_THREADS = 4
+
+
+class OutdatedReadModel(RuntimeError):
+    """The database holds reporting tables of an older version."""
 
 
 def make_engine(url: str) -> Engine:
@@ -40,8 +44,18 @@ class Database:
         return self.engine.dialect.name
 
     def create_tables(self) -> None:
-        """Create every missing table (until migrations take over)."""
+        """Create every missing table (until migrations take over); refuse an outdated schema."""
         Base.metadata.create_all(self.engine)
+        # create_all adds no column to an existing table: a read model from an older version
+        # would fail on every event. It is rebuilt from the topics instead of migrated.
+        existing = inspect(self.engine)
+        for table in Base.metadata.sorted_tables:
+            missing = {c.name for c in table.columns} - {c["name"] for c in existing.get_columns(table.name)}
+            if missing:
+                raise OutdatedReadModel(
+                    f"table {table.name} lacks {', '.join(sorted(missing))}: the read model is from an "
+                    "older version; stop reporting and run `xinfang-reporting rebuild --yes`"
+                )
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query."""

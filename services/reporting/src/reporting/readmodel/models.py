@@ -1,7 +1,8 @@
-"""Tables of the read model: facts per case and the event ids already applied.
+"""Tables of the read model: milestones per case, the unit tree, surges, and applied event ids.
 
 No personal data lives here: the events carry none, and this model keeps only what the
-aggregate statistics need (channel, type, category, region, unit and times).
+aggregate statistics need (channel, type, category, region, units and times). No title, no
+content, no petitioner.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from xinfang_common.db import UTCDateTime, naming_metadata
@@ -23,37 +24,112 @@ class Base(DeclarativeBase):
 
 
 class CaseFact(Base):
-    """What reporting knows about one case; filled in by whichever event arrives first.
+    """The milestones of one case, each filled in by the event that carries it, in any order.
 
-    Registration fields stay empty until PetitionRegistered is applied, assignment fields until
-    CaseAssigned is: events of one case come on three topics and may arrive in any order.
+    Every column has one merge rule that does not depend on arrival order (see
+    ``readmodel.projector``): first time (min), last time (max), latest version, or a fixed
+    owner event. Counts are safe because each event id is applied once.
     """
 
     __tablename__ = "case_facts"
 
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # From PetitionRegistered.
     channel: Mapped[str | None] = mapped_column(String(32))
     petition_type: Mapped[str | None] = mapped_column(String(32))
     # Unbounded: CaseAssigned does not limit the category's length, and an assignment must not
     # fail on it.
     category: Mapped[str | None] = mapped_column(String)
     region: Mapped[str | None] = mapped_column(String(6))
+    subject_unit: Mapped[str | None] = mapped_column(String(64))
+    """The unit complained about (a unit code, not a person): Art. 41 asks which units most often."""
     registered_at: Mapped[datetime | None]
     received_at: Mapped[datetime | None]
     imported: Mapped[bool | None]
+    # From CaseAssigned (handling stage; review and recheck assignments go to superior units and
+    # do not move the case's unit).
     unit_code: Mapped[str | None] = mapped_column(String(64))
     unit_name: Mapped[str | None] = mapped_column(String(200))
     assigned_at: Mapped[datetime | None]
+    assignments: Mapped[int] = mapped_column(Integer, default=0)
+    objections: Mapped[int] = mapped_column(Integer, default=0)
+    # From DeadlineScheduled: the latest version of each deadline.
     acceptance_starts_at: Mapped[datetime | None]
     acceptance_due_at: Mapped[datetime | None]
+    acceptance_version: Mapped[int | None]
+    completion_due_at: Mapped[datetime | None]
+    completion_version: Mapped[int | None]
+    # From the case actions: first acceptance, decline, extension and reply; last closure.
+    accepted_at: Mapped[datetime | None]
+    declined_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    """The first acceptance or decline: what the acceptance period measures."""
+    extended_at: Mapped[datetime | None]
+    extension_days: Mapped[int | None]
+    replied_at: Mapped[datetime | None]
+    """The first written reply (stage reply), not a review or recheck answer."""
+    handling_seconds: Mapped[int | None]
+    """Registration to first reply, kept with the row so that percentiles need no arithmetic."""
+    closed_at: Mapped[datetime | None]
+    # From CaseRated: the rating of the earliest reply rated.
+    rated_at: Mapped[datetime | None]
+    rated_sequence: Mapped[int | None]
+    satisfaction: Mapped[str | None] = mapped_column(String(32))
+    # From ReviewRequested and the review/recheck replies.
+    review_requested_at: Mapped[datetime | None]
+    review_replied_at: Mapped[datetime | None]
+    recheck_requested_at: Mapped[datetime | None]
+    recheck_replied_at: Mapped[datetime | None]
+    # From CaseLinked.
+    linked_at: Mapped[datetime | None]
+    link_kind: Mapped[str | None] = mapped_column(String(16))
+    # From AlertRaised: first overdue alert and first escalation (督办), and alerts per tier.
+    overdue_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    alerts_approaching: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_due: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_escalated: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_case_facts_registered_at", "registered_at"),
         Index("ix_case_facts_assigned_at", "assigned_at"),
-        Index("ix_case_facts_unit_code", "unit_code"),
+        Index("ix_case_facts_unit_code", "unit_code", "registered_at"),
         Index("ix_case_facts_region", "region"),
+        Index("ix_case_facts_category", "category", "registered_at"),
     )
+
+
+class Unit(Base):
+    """A unit of the organisation tree as routing last published it (names and hierarchy)."""
+
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool]
+    changed_at: Mapped[datetime]
+
+
+class Surge(Base):
+    """A surge signal from routing: petitions of one category at one unit well above usual."""
+
+    __tablename__ = "surges"
+
+    event_id: Mapped[str] = mapped_column(String, primary_key=True)
+    category: Mapped[str] = mapped_column(String(100))
+    unit_code: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer)
+    baseline_mean: Mapped[float]
+    baseline_windows: Mapped[int] = mapped_column(Integer)
+    detected_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_surges_detected_at", "detected_at"),)
 
 
 class ProcessedEvent(Base):

@@ -73,12 +73,25 @@ class CaseFilter:
     region_prefix: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    unit_codes: frozenset[str] | None = None
+    """Only cases whose current unit is one of these (a subtree, or a supervisor's scope)."""
+    category: str | None = None
+    channel: str | None = None
+    petition_type: str | None = None
 
     def cases(self) -> ColumnElement[bool]:
         """The WHERE clause selecting the cases to count."""
         clauses: list[ColumnElement[bool]] = [CaseFact.registered_at.is_not(None)]
         if self.unit_code is not None:
             clauses.append(CaseFact.unit_code == self.unit_code)
+        if self.unit_codes is not None:
+            clauses.append(CaseFact.unit_code.in_(sorted(self.unit_codes)))
+        if self.category is not None:
+            clauses.append(CaseFact.category == self.category)
+        if self.channel is not None:
+            clauses.append(CaseFact.channel == self.channel)
+        if self.petition_type is not None:
+            clauses.append(CaseFact.petition_type == self.petition_type)
         if self.region_prefix is not None:
             # Division codes are digits only, so the prefix needs no LIKE escaping.
             clauses.append(CaseFact.region.startswith(self.region_prefix))
@@ -166,15 +179,20 @@ def count_by_unit(session: Session, flt: CaseFilter | None = None) -> list[UnitC
     return [UnitCount(unit_code=code, unit_name=name or code, assigned=int(n)) for code, name, n in rows]
 
 
+def snapshot(session: Session) -> None:
+    """Make every following query of ``session`` read one snapshot (call on a fresh session)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        # pysqlite starts a transaction only before a write; an explicit one makes the
+        # SELECTs read the same WAL snapshot while an agent keeps writing.
+        session.connection().exec_driver_sql("BEGIN")
+
+
 def count_cases(session: Session, flt: CaseFilter | None = None) -> CaseCounts:
     """Every count under ``flt``, both queries reading one snapshot of the database.
 
     Call on a fresh session: the snapshot starts with its transaction.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    else:
-        # pysqlite starts a transaction only before a write; an explicit one makes the two
-        # SELECTs read the same WAL snapshot while an agent keeps writing.
-        session.connection().exec_driver_sql("BEGIN")
+    snapshot(session)
     return CaseCounts(by_channel=count_by_channel(session, flt), by_unit=count_by_unit(session, flt))

@@ -9,8 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from reporting.deps import DatabaseDep, SettingsDep
+from reporting.access import resolve_scope
+from reporting.deps import DatabaseDep, ReaderDep, SettingsDep
 from reporting.readmodel.repository import CaseFilter
+from reporting.readmodel.units import UnitTree
 from reporting.stats.schemas import SummaryQuery, SummaryRead
 from reporting.stats.service import InvalidPeriod, case_filter, summarize
 from xinfang_common.cloudevents import utcnow
@@ -25,18 +27,29 @@ router = APIRouter(prefix="/v1/stats", tags=["statistics"])
     responses={503: {"description": "The read model's database cannot be reached just now"}},
 )
 async def summary(
-    query: Annotated[SummaryQuery, Query()], database: DatabaseDep, settings: SettingsDep
+    query: Annotated[SummaryQuery, Query()],
+    principal: ReaderDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
 ) -> SummaryRead:
-    """Case counts under the filters; only aggregates, never a single case."""
+    """Case counts under the filters; only aggregates, never a single case.
+
+    A supervisor's counts cover the cases assigned within its subtree only.
+    """
     try:
         flt = case_filter(query, settings.zone)
     except InvalidPeriod as exc:
         raise RequestValidationError(
-            [{"loc": ("query", "to"), "msg": str(exc), "type": "value_error"}]
+            [{"loc": ("query", exc.field), "msg": str(exc), "type": "value_error"}]
         ) from exc
 
     def count(flt: CaseFilter) -> SummaryRead:
         session: Session
+        with database.sessions() as session:
+            tree = UnitTree.load(session)
+        scope = resolve_scope(principal, tree, unit=None, subtree=True)
+        if scope.unit_codes is not None:
+            flt = CaseFilter(**{**flt.__dict__, "unit_codes": scope.unit_codes})
         with database.sessions() as session:
             return summarize(session, flt, now=utcnow())
 

@@ -13,7 +13,11 @@ from xinfang_common.domain import Channel, region_prefix
 
 
 class InvalidPeriod(ValueError):
-    """``to`` is not after ``from``."""
+    """The period is empty or too long; ``field`` is the query field to blame."""
+
+    def __init__(self, message: str, field: str = "to") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _start(value: date | datetime, zone: ZoneInfo) -> datetime:
@@ -29,17 +33,28 @@ def _end(value: date | datetime, zone: ZoneInfo) -> datetime:
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=zone)
 
 
-def case_filter(query: SummaryQuery, zone: ZoneInfo) -> repository.CaseFilter:
-    """The read-model filter for ``query``; dates are whole days in ``zone``."""
-    start = None if query.from_ is None else _start(query.from_, zone)
-    end = None if query.to is None else _end(query.to, zone)
+def period_bounds(
+    from_: date | datetime | None, to: date | datetime | None, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """The registration period [start, end) of ``from``/``to``; dates are whole days in ``zone``."""
+    start = None if from_ is None else _start(from_, zone)
+    end = None if to is None else _end(to, zone)
     if start is not None and end is not None and end <= start:
         raise InvalidPeriod("must be later than from")
+    return start, end
+
+
+def case_filter(
+    query: SummaryQuery, zone: ZoneInfo, unit_codes: frozenset[str] | None = None
+) -> repository.CaseFilter:
+    """The read-model filter for ``query``; dates are whole days in ``zone``."""
+    start, end = period_bounds(query.from_, query.to, zone)
     return repository.CaseFilter(
         unit_code=query.unit,
         region_prefix=None if query.region is None else region_prefix(query.region),
         start=start,
         end=end,
+        unit_codes=unit_codes,
     )
 
 

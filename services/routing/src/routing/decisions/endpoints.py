@@ -25,13 +25,15 @@ async def preview(body: RoutingPreviewRequest, state: StateDep) -> RoutingPrevie
     if not body.category:
         guess = guess_category(state.classifier.current, body, state.min_confidence)
     try:
-        decision = decide(body, state.org_tree, guess)
+        decision = decide(
+            body, state.org_tree, guess, rules=state.rules.current, report_target=state.report_target
+        )
     except NoLawfulUnit as exc:
         raise UnroutablePetition(str(exc)) from exc
     return RoutingPreviewRead(
         case_id=body.case_id,
         unit=UnitRead.of(decision.unit),
-        rule=decision.rule.value,
+        rule=str(decision.rule),
         category=decision.category,
         explanation=decision.explanation,
     )

@@ -1,0 +1,217 @@
+"""How fast GET /v1/kpis answers over a read model of one million synthetic cases.
+
+    .venv/bin/python bench/kpi_query.py                       # SQLite file in a temp folder
+    .venv/bin/python bench/kpi_query.py --cases 200000 --repeat 10
+    .venv/bin/python bench/kpi_query.py --database-url postgresql+psycopg://user@host/db
+
+The cases are synthetic (no data from ../shared): three years of registrations over a tree of
+1 root, 14 city units and 140 district units, with realistic shares of decided, replied, rated,
+linked and overdue cases. They are written straight into reporting's tables (the projector's
+columns), then each filter combination is asked `--repeat` times through the real app
+(httpx ASGI transport, auditor token), and p50/p95 are printed. The database is dropped at the
+end unless --keep is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+
+from reporting.config import ReportingSettings
+from reporting.main import create_app
+from reporting.readmodel.database import Database
+from reporting.readmodel.models import Base, CaseFact, Unit
+from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
+from xinfang_common.testing.auth import test_auth_settings as auth_settings
+
+START = datetime(2023, 1, 1, tzinfo=UTC)
+SPAN_DAYS = 3 * 365
+CATEGORIES = ["城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输"]
+CHANNELS = ["letter", "visit", "phone", "online", "forwarded"]
+TYPES = ["suggestion", "report", "claim"]
+
+COMBOS: dict[str, dict[str, str]] = {
+    "everything": {},
+    "one year": {"from": "2024-01-01", "to": "2024-12-31"},
+    "one city subtree, one year": {"unit": "city-03", "from": "2024-01-01", "to": "2024-12-31"},
+    "one district, all time": {"unit": "district-03-04"},
+    "category + channel, one quarter": {
+        "category": "环境保护",
+        "channel": "online",
+        "from": "2025-01-01",
+        "to": "2025-03-31",
+    },
+    "one year by month": {"from": "2024-01-01", "to": "2024-12-31", "group_by": "month"},
+    "city subtree by unit": {"unit": "city-03", "group_by": "unit"},
+}
+
+
+def units() -> list[dict[str, Any]]:
+    rows = [{"code": "root", "name": "市信访局", "parent": None}]
+    for c in range(14):
+        rows.append({"code": f"city-{c:02d}", "name": f"市直单位{c}", "parent": "root"})
+        for d in range(10):
+            rows.append(
+                {"code": f"district-{c:02d}-{d:02d}", "name": f"区县单位{c}-{d}", "parent": f"city-{c:02d}"}
+            )
+    return [{**r, "kind": "department", "active": True, "changed_at": START} for r in rows]
+
+
+def synthetic_case(n: int, rng: random.Random, leaves: list[str], now: datetime) -> dict[str, Any]:
+    registered = START + timedelta(seconds=rng.randrange(SPAN_DAYS * 86400))
+    row: dict[str, Any] = {
+        "case_id": f"bench-{n:08d}",
+        "channel": rng.choice(CHANNELS),
+        "petition_type": rng.choice(TYPES),
+        "category": rng.choice(CATEGORIES),
+        "region": f"4301{rng.randrange(1, 12):02d}",
+        "subject_unit": rng.choice(leaves) if rng.random() < 0.3 else None,
+        "registered_at": registered,
+        "received_at": registered,
+        "imported": rng.random() < 0.2,
+        "assignments": 0,
+        "objections": 0,
+        "alerts_approaching": 0,
+        "alerts_due": 0,
+        "alerts_overdue": 0,
+        "alerts_escalated": 0,
+        "updated_at": now,
+    }
+    if rng.random() < 0.97:
+        unit = rng.choice(leaves)
+        row |= {
+            "unit_code": unit,
+            "unit_name": unit,
+            "assigned_at": registered + timedelta(hours=rng.uniform(1, 72)),
+        }
+        row["assignments"] = 1
+        row["acceptance_due_at"] = registered + timedelta(days=16)
+        row["acceptance_version"] = 1
+        decided = registered + timedelta(days=rng.uniform(0.5, 20))
+        if decided < now and rng.random() < 0.95:
+            row["decided_at"] = decided
+            if rng.random() < 0.05:
+                row["declined_at"] = decided
+            else:
+                row["accepted_at"] = decided
+                row["completion_due_at"] = decided + timedelta(days=61)
+                row["completion_version"] = 1
+                replied = decided + timedelta(days=rng.uniform(3, 75))
+                if replied < now and rng.random() < 0.9:
+                    row["replied_at"] = replied
+                    row["handling_seconds"] = int((replied - registered).total_seconds())
+                    if rng.random() < 0.6:
+                        row["rated_at"] = replied + timedelta(days=2)
+                        row["rated_sequence"] = 1
+                        row["satisfaction"] = rng.choice(["satisfied", "basically_satisfied", "dissatisfied"])
+                    if rng.random() < 0.8:
+                        row["closed_at"] = replied + timedelta(days=5)
+        if rng.random() < 0.08:
+            row["overdue_at"] = registered + timedelta(days=16)
+            row["alerts_overdue"] = 1
+            if rng.random() < 0.3:
+                row["escalated_at"] = registered + timedelta(days=20)
+                row["alerts_escalated"] = 1
+    if rng.random() < 0.04:
+        row["linked_at"] = registered
+        row["link_kind"] = "repeat"
+    return row
+
+
+COLUMNS = [c.key for c in CaseFact.__table__.columns]
+
+
+def load(database: Database, count: int, seed: int) -> float:
+    """Write ``count`` cases; returns the seconds it took."""
+    rng = random.Random(seed)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    leaves = [u["code"] for u in units() if u["code"].startswith("district-")]
+    started = time.perf_counter()
+    with database.engine.begin() as conn:
+        conn.execute(insert(Unit), units())
+    batch: list[dict[str, Any]] = []
+    for n in range(count):
+        row = synthetic_case(n, rng, leaves, now)
+        batch.append({c: row.get(c) for c in COLUMNS})
+        if len(batch) == 20000:
+            with database.engine.begin() as conn:
+                conn.execute(insert(CaseFact), batch)
+            batch = []
+    if batch:
+        with database.engine.begin() as conn:
+            conn.execute(insert(CaseFact), batch)
+    with database.engine.begin() as conn:
+        if database.backend == "postgresql":
+            conn.exec_driver_sql("ANALYZE case_facts")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - started
+
+
+def measure(url: str, repeat: int) -> dict[str, tuple[float, float, int]]:
+    """p50 and p95 in milliseconds, and the cases counted, per filter combination."""
+    settings = ReportingSettings(database_url=url, metrics_cache_seconds=3600)
+    app = create_app(
+        settings, KafkaSettings(bootstrap_servers="127.0.0.1:9"), auth_settings(), log_setup=False
+    )
+    client = TestClient(app, headers=bearer("root", "auditor"))
+    results = {}
+    for name, params in COMBOS.items():
+        times = []
+        cases = 0
+        for _ in range(repeat + 1):
+            started = time.perf_counter()
+            response = client.get("/v1/kpis", params=params)
+            elapsed = (time.perf_counter() - started) * 1000
+            response.raise_for_status()
+            cases = response.json()["total"]["cases"]
+            times.append(elapsed)
+        times = sorted(times[1:])  # the first call warms the caches
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        results[name] = (statistics.median(times), p95, cases)
+    app.state.database.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp folder")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
+    url = args.database_url or f"sqlite:///{folder / 'reporting.db'}"
+    database = Database(url)
+    Base.metadata.drop_all(database.engine)
+    database.create_tables()
+    seconds = load(database, args.cases, args.seed)
+    print(f"{database.backend}: loaded {args.cases:,} cases in {seconds:.0f} s")
+    database.close()
+    results = measure(url, args.repeat)
+    print(f"{'filters':<34} {'cases':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, (p50, p95, cases) in results.items():
+        print(f"{name:<34} {cases:>9,} {p50:>8.0f} {p95:>8.0f}")
+    if not args.keep:
+        cleanup = Database(url)
+        Base.metadata.drop_all(cleanup.engine)
+        cleanup.close()
+        for path in folder.glob("*"):
+            os.remove(path)
+        folder.rmdir()
+
+
+if __name__ == "__main__":
+    main()

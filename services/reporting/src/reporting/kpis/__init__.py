@@ -1,0 +1,1 @@
+"""The national measures (KPIs), backlog, trends and surges over the read model."""

@@ -1,0 +1,366 @@
+"""The KPIs, backlog, trends and surges: filters in, aggregates out, never a single case."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy.orm import Session
+
+from reporting.access import Scope
+from reporting.kpis import formulas
+from reporting.kpis.schemas import (
+    BacklogRead,
+    BacklogRow,
+    CaseQuery,
+    GroupBy,
+    HandlingTime,
+    Interval,
+    KpiGroup,
+    KpiQuery,
+    KpiRead,
+    Kpis,
+    Ratio,
+    SurgeRead,
+    SurgesRead,
+    TrendBy,
+    TrendSeries,
+    TrendsRead,
+    Undetermined,
+)
+from reporting.readmodel.models import CaseFact as F
+from reporting.readmodel.models import Surge
+from reporting.readmodel.repository import CaseFilter, snapshot
+from reporting.readmodel.units import UnitTree
+from reporting.stats.service import InvalidPeriod, period_bounds
+from xinfang_common.domain import region_prefix
+
+DAY = 86400.0
+
+AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-15", 0, 15),
+    ("16-30", 16, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    (">90", 91, None),
+)
+"""Backlog age bands in whole days since registration: (label, first day, last day)."""
+
+MAX_BUCKETS = 1000
+"""A trend longer than this many buckets is refused (a day-by-day series over three years)."""
+
+DEFAULT_TREND_SPAN = {Interval.DAY: 90, Interval.WEEK: 26 * 7, Interval.MONTH: 366}
+"""Days a trend covers when `from` is not given."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A request's cases: the read-model filter, the instant of evaluation, the scope."""
+
+    flt: CaseFilter
+    as_of: datetime
+    scope: Scope
+
+
+def select_cases(query: CaseQuery, scope: Scope, zone: ZoneInfo, *, now: datetime) -> Selection:
+    """The filter and ``as_of`` (min(to, now)) of ``query`` within ``scope``."""
+    start, end = period_bounds(query.from_, query.to, zone)
+    flt = CaseFilter(
+        unit_codes=scope.unit_codes,
+        region_prefix=None if query.region is None else region_prefix(query.region),
+        start=start,
+        end=end,
+        category=query.category,
+        channel=None if query.channel is None else query.channel.value,
+        petition_type=None if query.type is None else query.type.value,
+    )
+    # The period's end is exclusive: "as of the end of 31 December" is the instant just before.
+    as_of = now if end is None else min(end - timedelta(microseconds=1), now)
+    return Selection(flt=flt, as_of=as_of, scope=scope)
+
+
+def local_text(
+    session: Session, column: Any, pattern: str, zone: ZoneInfo, at: datetime
+) -> ColumnElement[str]:
+    """``column`` as local text in ``zone``: ``pattern`` is one of "year", "month", "day".
+
+    PostgreSQL converts with the zone's rules; SQLite shifts by the zone's offset at ``at``
+    (exact for zones without daylight saving, such as Asia/Shanghai).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        pg = {"year": "YYYY", "month": "YYYY-MM", "day": "YYYY-MM-DD"}[pattern]
+        return func.to_char(func.timezone(zone.key, column), pg)
+    sqlite = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}[pattern]
+    offset = at.astimezone(zone).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    return func.strftime(sqlite, column, f"{minutes:+d} minutes")
+
+
+def _group_column(session: Session, group_by: GroupBy, zone: ZoneInfo, as_of: datetime) -> Any:
+    if group_by is GroupBy.MONTH:
+        return local_text(session, F.registered_at, "month", zone, as_of)
+    return {
+        GroupBy.UNIT: F.unit_code,
+        GroupBy.CATEGORY: F.category,
+        GroupBy.REGION: F.region,
+        GroupBy.CHANNEL: F.channel,
+        GroupBy.TYPE: F.petition_type,
+    }[group_by]
+
+
+def _kpis(counts: Mapping[str, int], seconds: list[int]) -> Kpis:
+    seconds.sort()
+    days = [s / DAY for s in seconds]
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
+    replied = counts.get("replied", 0)
+    return Kpis(
+        cases=counts.get("cases", 0),
+        imported=counts.get("imported", 0),
+        timely_acceptance=Ratio.of(counts.get("acc_num", 0), counts.get("acc_den", 0)),
+        on_time_completion=Ratio.of(counts.get("comp_num", 0), counts.get("comp_den", 0)),
+        participation=Ratio.of(counts.get("rated", 0), replied),
+        satisfaction=Ratio.of(counts.get("satisfied", 0), counts.get("rated", 0)),
+        repeat_rate=Ratio.of(counts.get("linked", 0), counts.get("cases", 0)),
+        by_status={name: counts.get(f"stage_{name}", 0) for name in formulas.STAGES},
+        handling_days=HandlingTime(
+            count=len(days),
+            mean=rounded(sum(seconds) / DAY / len(days)) if days else None,
+            p50=rounded(formulas.percentile(days, 0.5)),
+            p90=rounded(formulas.percentile(days, 0.9)),
+            p95=rounded(formulas.percentile(days, 0.95)),
+        ),
+        overdue=counts.get("overdue_flagged", 0),
+        supervised=counts.get("supervised", 0),
+        past_due_open=counts.get("past_due_open", 0),
+        undetermined=Undetermined(
+            acceptance=counts.get("acc_undetermined", 0), completion=counts.get("comp_undetermined", 0)
+        ),
+    )
+
+
+def _add(into: dict[str, int], row: Mapping[str, Any]) -> None:
+    for name, value in row.items():
+        if name == "stage":
+            into[f"stage_{value}"] = into.get(f"stage_{value}", 0) + int(row["cases"] or 0)
+        elif name != "key":
+            into[name] = into.get(name, 0) + int(value or 0)
+
+
+def compute_kpis(
+    session: Session,
+    selection: Selection,
+    *,
+    group_by: GroupBy | None,
+    tree: UnitTree,
+    zone: ZoneInfo,
+    now: datetime,
+) -> KpiRead:
+    """The KPIs of the selected cases, overall and per group."""
+    snapshot(session)
+    as_of, flt = selection.as_of, selection.flt
+    key = None if group_by is None else _group_column(session, group_by, zone, as_of)
+    columns = formulas.aggregate_columns(as_of)
+    current = formulas.stage(as_of).label("stage")
+    if key is None:
+        stmt = select(literal(None).label("key"), current, *columns).where(flt.cases()).group_by(current)
+        value_stmt = select(literal(None).label("key"), F.handling_seconds)
+    else:
+        stmt = select(key.label("key"), current, *columns).where(flt.cases()).group_by(key, current)
+        value_stmt = select(key.label("key"), F.handling_seconds)
+    value_stmt = value_stmt.where(
+        flt.cases(), formulas.happened(F.replied_at, as_of), F.handling_seconds.is_not(None)
+    )
+
+    regroup = _regrouper(group_by, selection.scope, tree)
+    totals: dict[str, int] = {}
+    grouped: dict[str | None, dict[str, int]] = defaultdict(dict)
+    for row in session.execute(stmt).mappings():
+        if row["cases"] == 0:
+            continue
+        _add(totals, dict(row))
+        _add(grouped[regroup(row["key"])], dict(row))
+    all_seconds: list[int] = []
+    seconds: dict[str | None, list[int]] = defaultdict(list)
+    for group_key, value in session.execute(value_stmt):
+        all_seconds.append(int(value or 0))
+        seconds[regroup(group_key)].append(int(value or 0))
+
+    groups = None
+    if group_by is not None:
+        groups = [
+            KpiGroup(
+                key=group_key,
+                label=tree.name(group_key) if group_by is GroupBy.UNIT and group_key else group_key,
+                **_kpis(counts, seconds[group_key]).model_dump(),
+            )
+            for group_key, counts in sorted(
+                grouped.items(), key=lambda item: (item[0] is None, item[0] or "")
+            )
+        ]
+    return KpiRead(as_of=as_of, total=_kpis(totals, all_seconds), groups=groups, generated_at=now)
+
+
+def _group_order(item: tuple[str | None, Any]) -> tuple[bool, str]:
+    return (item[0] is None, item[0] or "")
+
+
+def _regrouper(group_by: GroupBy | None, scope: Scope, tree: UnitTree) -> Any:
+    """Maps a row's group key to the reported group (units roll up under the unit asked about)."""
+    if group_by is GroupBy.UNIT and scope.unit is not None and scope.subtree:
+        top = scope.unit
+
+        def roll_up(code: str | None) -> str | None:
+            return None if code is None else tree.group_under(top, code) or code
+
+        return roll_up
+    return lambda value: value
+
+
+def _band(as_of: datetime) -> ColumnElement[str]:
+    whens = []
+    for label, _, last in AGE_BANDS:
+        if last is None:
+            break
+        # Whole days of age <= last  <=>  registered after as_of - (last + 1) days.
+        whens.append((F.registered_at > as_of - timedelta(days=last + 1), literal(label)))
+    return case(*whens, else_=literal(AGE_BANDS[-1][0]))
+
+
+def compute_backlog(session: Session, selection: Selection) -> BacklogRead:
+    """Open cases at ``as_of`` by stage and age band."""
+    snapshot(session)
+    as_of = selection.as_of
+    current = formulas.stage(as_of)
+    band = _band(as_of)
+    stmt = (
+        select(current.label("stage"), band.label("band"), func.count())
+        .where(selection.flt.cases(), F.registered_at <= as_of, current.in_(formulas.OPEN_STAGES))
+        .group_by(current, band)
+    )
+    labels = [label for label, _, _ in AGE_BANDS]
+    table: dict[str, dict[str, int]] = {s: dict.fromkeys(labels, 0) for s in formulas.OPEN_STAGES}
+    for stage_name, band_label, n in session.execute(stmt):
+        table[stage_name][band_label] += int(n)
+    rows = [BacklogRow(stage=s, bands=b, total=sum(b.values())) for s, b in table.items()]
+    return BacklogRead(as_of=as_of, bands=labels, stages=rows, total=sum(r.total for r in rows))
+
+
+def _bucket_start(day: date, interval: Interval) -> date:
+    if interval is Interval.DAY:
+        return day
+    if interval is Interval.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _next_bucket(start: date, interval: Interval) -> date:
+    if interval is Interval.DAY:
+        return start + timedelta(days=1)
+    if interval is Interval.WEEK:
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def trend_selection(
+    query: CaseQuery, scope: Scope, zone: ZoneInfo, *, interval: Interval, now: datetime
+) -> Selection:
+    """The selection of a trend: without `from`, the last 90 days, 26 weeks or 12 months."""
+    selection = select_cases(query, scope, zone, now=now)
+    if selection.flt.start is not None:
+        return selection
+    start = selection.as_of - timedelta(days=DEFAULT_TREND_SPAN[interval])
+    flt = CaseFilter(**{**selection.flt.__dict__, "start": start})
+    return Selection(flt=flt, as_of=selection.as_of, scope=scope)
+
+
+def compute_trends(
+    session: Session, selection: Selection, *, interval: Interval, by: TrendBy, tree: UnitTree, zone: ZoneInfo
+) -> TrendsRead:
+    """Registrations per bucket, per category or unit."""
+    as_of, flt = selection.as_of, selection.flt
+    assert flt.start is not None
+    first = _bucket_start(flt.start.astimezone(zone).date(), interval)
+    last = _bucket_start(as_of.astimezone(zone).date(), interval)
+    buckets: list[date] = []
+    current = first
+    while current <= last:
+        buckets.append(current)
+        if len(buckets) > MAX_BUCKETS:
+            raise InvalidPeriod(
+                f"more than {MAX_BUCKETS} {interval.value} buckets: shorten the period", "from"
+            )
+        current = _next_bucket(current, interval)
+    index = {b: i for i, b in enumerate(buckets)}
+    day = local_text(session, F.registered_at, "day", zone, as_of)
+    key = F.category if by is TrendBy.CATEGORY else F.unit_code
+    stmt = select(day, key, func.count()).where(flt.cases(), F.registered_at <= as_of).group_by(day, key)
+    series: dict[str | None, list[int]] = {}
+    for day_text, group_key, n in session.execute(stmt):
+        bucket = _bucket_start(date.fromisoformat(str(day_text)), interval)
+        if bucket not in index:
+            continue
+        series.setdefault(group_key, [0] * len(buckets))[index[bucket]] += int(n)
+    rows = [
+        TrendSeries(
+            key=k,
+            label=tree.name(k) if by is TrendBy.UNIT and k else k,
+            counts=counts,
+            total=sum(counts),
+        )
+        for k, counts in series.items()
+    ]
+    rows.sort(key=lambda r: (-r.total, r.key or ""))
+    return TrendsRead(interval=interval, buckets=[b.isoformat() for b in buckets], series=rows)
+
+
+def list_surges(session: Session, selection: Selection, *, tree: UnitTree, limit: int = 200) -> SurgesRead:
+    """Surge signals detected in the period (by detection time) for units in scope, newest first."""
+    flt = selection.flt
+    clauses: list[ColumnElement[bool]] = [Surge.detected_at <= selection.as_of]
+    if flt.start is not None:
+        clauses.append(Surge.detected_at >= flt.start)
+    if flt.unit_codes is not None:
+        clauses.append(Surge.unit_code.in_(sorted(flt.unit_codes)))
+    if flt.category is not None:
+        clauses.append(Surge.category == flt.category)
+    stmt = select(Surge).where(and_(*clauses)).order_by(Surge.detected_at.desc()).limit(limit)
+    return SurgesRead(
+        surges=[
+            SurgeRead(
+                category=s.category,
+                unit_code=s.unit_code,
+                unit_name=tree.name(s.unit_code),
+                window_start=s.window_start,
+                window_end=s.window_end,
+                count=s.count,
+                baseline_mean=s.baseline_mean,
+                baseline_windows=s.baseline_windows,
+                detected_at=s.detected_at,
+            )
+            for s in session.scalars(stmt)
+        ]
+    )
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` in UTC."""
+    return value.astimezone(UTC)
+
+
+def group_counts(rows: Iterable[tuple[str | None, int]]) -> list[tuple[str, int]]:
+    """(key, count) pairs most first, then by key; a missing key reads as "(none)"."""
+    merged: dict[str, int] = defaultdict(int)
+    for key, n in rows:
+        merged[key or "(none)"] += int(n)
+    return sorted(merged.items(), key=lambda item: (-item[1], item[0]))
+
+
+__all__ = ["KpiQuery", "compute_backlog", "compute_kpis", "compute_trends", "list_surges", "select_cases"]

@@ -1,0 +1,1 @@
+"""What routing remembers per case: the petition, its unit, objections, triage, fingerprints."""

@@ -1,0 +1,1 @@
+"""Configured routing rules, listed over HTTP."""

@@ -1,0 +1,1 @@
+"""The manual triage queue over HTTP."""
