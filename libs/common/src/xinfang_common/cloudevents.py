@@ -8,6 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from xinfang_common.tracing import current_traceparent
+
 DataT = TypeVar("DataT", bound=BaseModel)
 
 # Namespace for event ids derived from other events, so that a re-processed input yields the
@@ -47,6 +49,8 @@ class CloudEvent(BaseModel, Generic[DataT]):
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: str | None = None
     partitionkey: str | None = None
+    # CloudEvents distributed-tracing extension: the W3C Trace Context of the producing span.
+    traceparent: str | None = None
     data: DataT
 
     @field_validator("time")
@@ -67,6 +71,8 @@ class CloudEvent(BaseModel, Generic[DataT]):
             ("ce_type", self.type.encode()),
             ("ce_id", self.id.encode()),
         ]
+        if self.traceparent:
+            headers.append(("traceparent", self.traceparent.encode()))
         return headers
 
 
@@ -98,7 +104,10 @@ def build_event(
     dataschema: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent[DataT]:
-    """Wrap ``data`` in an envelope keyed by ``case_id`` (or, for a topic not about cases, ``key``)."""
+    """Wrap ``data`` in an envelope keyed by ``case_id`` (or, for a topic not about cases, ``key``).
+
+    Built while a request or event is handled, the envelope carries that span's ``traceparent``.
+    """
     if (case_id is None) == (key is None):
         raise ValueError("give exactly one of case_id and key")
     subject = case_id if case_id is not None else key
@@ -108,6 +117,7 @@ def build_event(
         "subject": subject,
         "partitionkey": subject,
         "dataschema": dataschema,
+        "traceparent": current_traceparent(),
         "data": data,
     }
     if event_id is not None:

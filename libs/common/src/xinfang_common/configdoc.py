@@ -44,6 +44,7 @@ SOURCES = (
     SettingsSource("xinfang_common.settings", "KafkaSettings", markers=("KafkaSettings",)),
     SettingsSource("xinfang_common.settings", "LogSettings", markers=("configure_logging",)),
     SettingsSource("xinfang_common.settings", "StreamSettings", markers=("make_faust_app",)),
+    SettingsSource("xinfang_common.settings", "TracingSettings", markers=("configure_logging",)),
     SettingsSource("xinfang_common.auth", "AuthSettings", markers=("xinfang_common.auth",)),
     SettingsSource("intake.config", "IntakeSettings", services=("intake",)),
     SettingsSource("routing.config", "RoutingSettings", services=("routing",)),

@@ -251,6 +251,18 @@ class SurgeDetected(EventData):
     detected_at: AwareDatetime
 
 
+class TriageQueued(EventData):
+    """Routing put the case in its manual triage queue: a person must choose the unit.
+
+    Ends with the case's next ``CaseAssigned`` (a later ``assigned_at``); the reason names units
+    and the classifier's guess, never the petitioners.
+    """
+
+    case_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000, description="why no unit was chosen automatically")
+    at: AwareDatetime
+
+
 class AlertRaised(EventData):
     """Alerts warned that a case's deadline is near, due, missed, or escalated to the superior unit.
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xinfang_common.settings import LogSettings
+from xinfang_common.tracing import ContextFilter, configure_tracing
 
 # Resident ID numbers (18 characters), mainland mobile numbers and landlines with area code;
 # and the tracking code (a bearer secret) in any logged URL path of the tracking endpoints.
@@ -75,9 +76,15 @@ class MaskingTextFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, settings: LogSettings | None = None) -> None:
-    """Send every logger's records to stderr, masked, at the configured level."""
+    """Send every logger's records to stderr, masked, at the configured level.
+
+    Records made while a request or event is handled carry its ``trace_id``, ``span_id`` and
+    ``case_id`` (see ``xinfang_common.tracing``).
+    """
     settings = settings or LogSettings()
+    configure_tracing(service)
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     if settings.json_format:
         handler.setFormatter(JsonFormatter(service))
     else:

@@ -72,3 +72,16 @@ class StreamSettings(XinfangSettings):
         default=Path(tempfile.gettempdir()) / "xinfang-faust",
         description="faust's scratch folder; tables live in memory and are rebuilt from Kafka",
     )
+
+
+class TracingSettings(XinfangSettings):
+    """Tracing (``XINFANG_OTEL_*``); trace ids in logs and events need none of it."""
+
+    model_config = SettingsConfigDict(env_prefix="XINFANG_OTEL_")
+
+    enabled: bool = Field(
+        default=False,
+        description="open OpenTelemetry spans for HTTP requests and handled events (needs the `otel` "
+        "extra of xinfang-common; exported over OTLP to the standard OTEL_EXPORTER_OTLP_ENDPOINT when "
+        "opentelemetry-exporter-otlp-proto-http is installed)",
+    )

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event
 from xinfang_common.settings import KafkaSettings, StreamSettings
 from xinfang_common.topics import TopicSpec
+from xinfang_common.tracing import bind
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def make_faust_app(
         "broker_session_timeout": min(kafka.session_timeout_ms, kafka.request_timeout_ms) / 1000,
         "consumer_auto_offset_reset": "earliest",
         "id": f"xinfang-{service}",
+        # Names the process in the group's member list (kafka-consumer-groups --describe).
+        "broker_client_id": f"{kafka.client_id_prefix}-{service}",
     }
     options.update(overrides)
     app_id = options.pop("id")
@@ -106,7 +109,9 @@ async def handle_or_dead_letter(
     """
     try:
         event = decode_event(raw, data_model, spec.event_type)
-        await handler(event)
+        # Logs name the case and trace; events built by the handler continue the trace.
+        with bind(f"{service} {spec.name}", traceparent=event.traceparent, case_id=event.subject):
+            await handler(event)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
         reason = str(exc) if isinstance(exc, EventDecodeError) else f"{type(exc).__name__}: {exc}"
         log.warning(

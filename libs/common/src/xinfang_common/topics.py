@@ -37,6 +37,7 @@ from xinfang_common.events import (
     PetitionRegistered,
     ReviewRequested,
     SurgeDetected,
+    TriageQueued,
     UnitChanged,
 )
 
@@ -190,7 +191,8 @@ CASE_DECLINED = TopicSpec(
     event_type="cn.xinfang.case.declined.v1",
     schema=CaseDeclined,
     producer=INTAKE,
-    consumers=_ACTION_CONSUMERS,
+    # Routing: a declined case is no longer in progress for its repeats.
+    consumers=(ROUTING, *_ACTION_CONSUMERS),
     description="The assigned unit declined the case (不予受理), with the reason; it ends there.",
     example={
         "case_id": _CASE,
@@ -260,7 +262,8 @@ CASE_CLOSED = TopicSpec(
     event_type="cn.xinfang.case.closed.v1",
     schema=CaseClosed,
     producer=INTAKE,
-    consumers=_ACTION_CONSUMERS,
+    # Routing: a closed case is no longer in progress for its repeats.
+    consumers=(ROUTING, *_ACTION_CONSUMERS),
     description="The case was closed (办结) at the unit that handled it.",
     example={
         "case_id": _CASE,
@@ -374,6 +377,22 @@ SURGE_DETECTED = TopicSpec(
     key_field="key",
 )
 
+CASE_TRIAGED = TopicSpec(
+    name="xinfang.case.triaged.v1",
+    event_type="cn.xinfang.case.triaged.v1",
+    schema=TriageQueued,
+    producer=ROUTING,
+    consumers=(INTAKE, REPORTING),
+    description="Routing could not choose a unit and put the case in its manual triage queue (the "
+    "classifier was unsure, a second objection, or no unit may lawfully receive it); the case's next "
+    "CaseAssigned ends the wait.",
+    example={
+        "case_id": _CASE,
+        "reason": "second objection. 430104-zjj objected that the matter is not its own.",
+        "at": _T1,
+    },
+)
+
 ALERT_RAISED = TopicSpec(
     name="xinfang.alert.raised.v1",
     event_type="cn.xinfang.alert.raised.v1",
@@ -419,6 +438,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     UNIT_CHANGED,
     CASE_LINKED,
     SURGE_DETECTED,
+    CASE_TRIAGED,
     ALERT_RAISED,
 )
 

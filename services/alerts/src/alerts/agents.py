@@ -12,6 +12,7 @@ import faust
 
 from alerts import metrics
 from alerts.app import AlertsStream
+from alerts.notify.service import DeadlineMirror
 from alerts.tables import partition_of
 from alerts.tracker import Tracker, fact_of
 from alerts.units import UnitDirectory
@@ -69,8 +70,10 @@ class Scanner:
         calendar_path: Path | None,
         calendar_reload_seconds: float,
         owns: Callable[[str], bool] | None = None,
+        mirror: DeadlineMirror | None = None,
     ) -> None:
         self._stream = stream
+        self._mirror = mirror
         self._tracker = tracker
         self._units = units
         self._calendar_path = calendar_path
@@ -133,6 +136,9 @@ class Scanner:
             if self._owns(state.case_id):
                 raised += await self._tracker.raise_alerts(state.case_id)
         metrics.set_open_deadlines(self._tracker.open_gauges())
+        if self._mirror is not None:
+            # The digests read every instance's share of the deadlines from the database.
+            await self._mirror.sync(s for s in self._tracker.states() if self._owns(s.case_id))
         return raised
 
 

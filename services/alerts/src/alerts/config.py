@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -93,6 +94,11 @@ class AlertsSettings(XinfangSettings):
     delivery_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often pending deliveries are looked for"
     )
+    digest_time: time | None = Field(
+        default=time(8, 30),
+        description="local time (HH:MM in the timezone above) after which each subscribed unit gets its "
+        "daily digest (open cases by due date; 零报告 when none), once per unit and day; empty disables it",
+    )
     smtp_host: str = Field(default="", description="SMTP server for email alerts; empty disables email")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port")
     smtp_from: str = Field(default="xinfang-alerts@localhost", description="sender address of email alerts")
@@ -117,7 +123,9 @@ class AlertsSettings(XinfangSettings):
         default=1.0, gt=0, description="tests and drills only: how much faster than real time the clock runs"
     )
 
-    @field_validator("holiday_calendar_path", "clock_origin", "clock_real_origin", mode="before")
+    @field_validator(
+        "holiday_calendar_path", "clock_origin", "clock_real_origin", "digest_time", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -17,8 +17,14 @@ from alerts.deadlines import TierRule
 from alerts.deadlines_endpoints import calendar_router
 from alerts.deadlines_endpoints import router as deadlines_router
 from alerts.notify.endpoints import router as notify_router
-from alerts.notify.models import Base
-from alerts.notify.service import Deliverer, SmtpConfig, delivery_loop, record_alert_in
+from alerts.notify.service import (
+    DeadlineMirror,
+    Deliverer,
+    SmtpConfig,
+    delivery_loop,
+    digest_loop,
+    record_alert_in,
+)
 from alerts.policies import load_policy
 from alerts.tables import TableStore, changelog_spec
 from alerts.tracker import INPUT_SPECS, Tracker
@@ -29,10 +35,12 @@ from xinfang_common.db import make_engine
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
+from xinfang_common.migrate import upgrade_to_head
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.streams import publish, stop_faust_app
 from xinfang_common.topics import ALERT_RAISED, ALERTS, DEADLINE_SCHEDULED, UNIT_CHANGED
+from xinfang_common.tracing import install_tracing
 
 
 def create_app(
@@ -68,12 +76,14 @@ def create_app(
         retry_max_seconds=settings.publish_retry_max_seconds,
         on_raised=lambda event: asyncio.to_thread(record_alert_in, engine, event),
     )
+    mirror = DeadlineMirror(engine, clock)
     scanner = Scanner(
         stream,
         tracker,
         units,
         calendar_path=settings.holiday_calendar_path,
         calendar_reload_seconds=settings.calendar_reload_seconds,
+        mirror=mirror,
     )
     install_agents(
         stream,
@@ -97,7 +107,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(Base.metadata.create_all, engine)
+        await asyncio.to_thread(upgrade_to_head, engine, "alerts.migrations")
         # Idempotent; the broker creates no topic on demand, including the table's changelog.
         await asyncio.to_thread(
             ensure_topics,
@@ -125,6 +135,20 @@ def create_app(
                 )
             ),
         ]
+        if settings.digest_time is not None:
+            background.append(
+                asyncio.create_task(
+                    digest_loop(
+                        engine,
+                        mirror,
+                        at=settings.digest_time,
+                        tz=settings.zone,
+                        poll_seconds=settings.scan_interval_seconds,
+                        clock=clock,
+                        unit_name=lambda code: unit.name if (unit := units.units.get(code)) else None,
+                    )
+                )
+            )
         await stream.app.start()
         try:
             yield
@@ -152,6 +176,7 @@ def create_app(
     app.state.scanner = scanner
     install_auth(app.state, auth)
     install_error_handlers(app)
+    install_tracing(app)  # before the routers: it adds an app-wide dependency
     install_observability(app, ALERTS, checks={"kafka": stream.is_ready})
     app.include_router(calendar_router)
     app.include_router(deadlines_router)

@@ -33,6 +33,11 @@ OPEN_DEADLINES = Gauge(
     "Running deadlines held by this instance, by kind and by the latest tier fallen due (on_time if none)",
     ["kind", "tier"],
 )
+DIGESTS = Counter(
+    "xinfang_alerts_digests_total",
+    "Daily digests made (one per subscribed unit and day), by content: open (cases listed) or zero (零报告)",
+    ["content"],
+)
 ALERTS_RAISED = Counter(
     "xinfang_alerts_alerts_raised_total",
     "Alerts published on the alert topic, by deadline kind and tier",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -59,6 +61,12 @@ class IntakeSettings(XinfangSettings):
     )
     relay_enabled: bool = Field(
         default=True, description="publish the outbox to Kafka (off only for maintenance or tests)"
+    )
+    category_scheme_path: Path | None = Field(
+        default=None,
+        description="CSV (header level1,level2,level3) of the organisation's category scheme; a "
+        "petition's category must then be one of its levels written as a path (城乡建设/安全生产); "
+        "empty: the seven top-level national categories",
     )
     open311_default_region: RegionCode = Field(
         default="430100",

@@ -32,6 +32,7 @@ from xinfang_common.topics import (
     UNIT_CHANGED,
     TopicSpec,
 )
+from xinfang_common.tracing import bind
 
 Applier = Callable[[Session, CloudEvent[Any]], None]
 
@@ -240,8 +241,13 @@ class CaseAssignedConsumer:
     def _handle(self, message: Any) -> Any:
         """Apply one message; a message that cannot be applied is sent to the DLQ (its future returned)."""
         sent = None
+        headers = dict(message.headers or ())
+        traceparent = headers.get("traceparent", b"").decode("latin-1") or None
+        case_id = message.key.decode(errors="replace") if message.key else None
         try:
-            outcome = apply_message(self._session_factory, message.value, topic=message.topic)
+            # Logs name the case and trace of the message (the key is the case id).
+            with bind(f"intake {message.topic}", traceparent=traceparent, case_id=case_id):
+                outcome = apply_message(self._session_factory, message.value, topic=message.topic)
         except (EventDecodeError, PetitionNotFound) as exc:
             sent = self._dead_letter(message, str(exc))
             outcome = "dead_lettered"

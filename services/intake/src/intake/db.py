@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from xinfang_common.db import UTCDateTime, make_engine, naming_metadata
+from xinfang_common.migrate import upgrade_to_head
 
 __all__ = ["Base", "create_tables", "database_ready", "make_engine", "make_session_factory"]
 
@@ -26,15 +27,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every missing table (until migrations take over)."""
-    # Imported for their side effect: each module registers its tables on Base.metadata.
-    from intake import consumers, idempotency, outbox  # noqa: F401
-    from intake.access import audit, units  # noqa: F401
-    from intake.imports import models as import_models  # noqa: F401
-    from intake.petitions import models  # noqa: F401
-    from intake.tracking import models as tracking_models  # noqa: F401
-
-    Base.metadata.create_all(engine)
+    """Create or upgrade every table by applying intake's migrations (intake.migrations)."""
+    upgrade_to_head(engine, "intake.migrations")
 
 
 def database_ready(engine: Engine) -> bool:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from intake import categories
 from intake.access.endpoints import router as audit_router
 from intake.config import IntakeSettings
 from intake.consumers import CaseAssignedConsumer, kafka_consumer_factory
@@ -31,6 +32,7 @@ from xinfang_common.errors import install_error_handlers
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.tracing import install_tracing
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ def create_app(
     kafka = kafka or KafkaSettings()
     auth = auth or AuthSettings()
     configure_logging(settings.service_name)
+    categories.configure(settings.category_scheme_path)
     cipher = PersonalDataCipher.from_setting(settings.encryption_keys.get_secret_value())
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
@@ -112,8 +115,10 @@ def create_app(
         try:
             yield
         finally:
-            await asyncio.to_thread(import_runner.stop)
-            await asyncio.to_thread(consumer.stop)
+            # The runner and the consumer stop side by side; the relay goes on publishing
+            # meanwhile and stops last, so that its final flush takes the events the runner's
+            # last batch put in the outbox. At most 30 s (runner) + 16 s (relay's flush and abort).
+            await asyncio.gather(asyncio.to_thread(import_runner.stop), asyncio.to_thread(consumer.stop))
             await asyncio.to_thread(relay.stop)
             engine.dispose()
 
@@ -135,6 +140,7 @@ def create_app(
     app.state.import_runner = import_runner
     install_auth(app.state, auth)
     install_error_handlers(app)
+    install_tracing(app)  # before the routers: it adds an app-wide dependency
     install_database_error_handler(app)
     install_observability(
         app, settings.service_name, checks={"database": database_check, "kafka": kafka_check}

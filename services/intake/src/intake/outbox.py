@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,6 +122,7 @@ class OutboxRelay:
         batch_size: int = 100,
         retry_max_seconds: float = 30.0,
         ack_timeout_seconds: float = 35.0,
+        flush_seconds: float = 10.0,
     ) -> None:
         self._session_factory = session_factory
         self._producer_factory = producer_factory
@@ -128,6 +130,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retry_max_seconds = retry_max_seconds
         self._ack_timeout_seconds = ack_timeout_seconds
+        self._flush_seconds = flush_seconds
         self._producer: KafkaProducer | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -149,14 +152,20 @@ class OutboxRelay:
         """Wake the relay: a new event was committed."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Publish what can be published quickly, then stop the thread and close the producer."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Publish every pending event (for at most ``flush_seconds``), then stop and close the producer.
+
+        Bounded twice: the flush stops starting new rounds at its deadline, and a round still
+        waiting for acks ``timeout`` seconds after the call (default: the flush time and one
+        second) has its sends aborted; those rows stay pending for the next start or another
+        replica.
+        """
         self._stopping.set()
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        thread.join(timeout)
+        thread.join(self._flush_seconds + 1.0 if timeout is None else timeout)
         if thread.is_alive():
             # Still waiting for a broker that does not answer: abort the in-flight sends (their
             # rows stay pending and are sent after the next start).
@@ -191,8 +200,7 @@ class OutboxRelay:
                 self._wake.wait(self._poll_seconds)
                 self._wake.clear()
             if backoff == 0.0:
-                # One last round, so that a clean shutdown leaves nothing behind that it could send.
-                self._round()
+                self._flush()
         except (KafkaError, SQLAlchemyError, OSError):
             log.warning("outbox relay stopped with events still pending", exc_info=True)
         except Exception:
@@ -201,6 +209,19 @@ class OutboxRelay:
         finally:
             self._kafka_ok = False
             self._close_producer()
+
+    def _flush(self) -> None:
+        """Publish the whole outbox before stopping, so a clean shutdown leaves nothing behind.
+
+        Rounds go on while they come back full; a broker that only just keeps up cannot hold
+        the process past ``flush_seconds`` (plus the round in hand).
+        """
+        deadline = time.monotonic() + self._flush_seconds
+        published = total = self._round()
+        while published >= self._batch_size and time.monotonic() < deadline:
+            published = self._round()
+            total += published
+        log.info("outbox relay stopped", extra={"published_on_stop": total})
 
     def _round(self) -> int:
         """Publish one batch of pending events; returns how many were published."""

@@ -15,11 +15,13 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import OffsetSpec
+from sqlalchemy import MetaData, Table
 
 from reporting.agents import CONSUMED
 from reporting.config import ReportingSettings
 from reporting.readmodel.database import Database
 from reporting.readmodel.models import Base
+from xinfang_common.migrate import VERSION_TABLE
 from xinfang_common.settings import KafkaSettings
 
 QUIET_STATES = {"Empty", "Dead", ""}
@@ -63,10 +65,11 @@ def reset_offsets(kafka: KafkaSettings, group: str) -> int:
 
 
 def rebuild_database(url: str) -> None:
-    """Drop and recreate every reporting table."""
+    """Drop every reporting table (whatever version made it) and migrate the empty database to head."""
     database = Database(url)
     try:
         Base.metadata.drop_all(database.engine)
+        Table(VERSION_TABLE, MetaData()).drop(database.engine, checkfirst=True)
         database.create_tables()
     finally:
         database.close()

@@ -25,6 +25,7 @@ from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.streams import stop_faust_app
+from xinfang_common.tracing import install_tracing
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def create_app(
     app.state.count_cases = count_cases
     install_auth(app.state, auth)
     install_error_handlers(app)
+    install_tracing(app)  # before the routers: it adds an app-wide dependency
     install_observability(
         app,
         SERVICE,

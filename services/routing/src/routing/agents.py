@@ -1,7 +1,8 @@
 """Routing's agents: read case events, let ``CaseService`` decide, publish what it returns.
 
 ``route_petitions`` (PetitionRegistered), ``reroute_objections`` (CaseObjected),
-``assign_reviews`` (ReviewRequested) and ``track_replies`` (CaseReplied).
+``assign_reviews`` (ReviewRequested), ``track_replies`` (CaseReplied), ``track_declines``
+(CaseDeclined) and ``track_closures`` (CaseClosed).
 """
 
 from __future__ import annotations
@@ -17,28 +18,42 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from routing.app import SERVICE
-from routing.cases.database import Database
+from routing.cases.database import Database, transient
 from routing.cases.service import CaseService, Classifier, InForce, Output, RoutingPolicy, guess_category
 from routing.configured_rules import RoutingRule
-from routing.metrics import CASES_ASSIGNED, CASES_LINKED, DECISION_SECONDS, PUBLISH_RETRIES, SURGES_DETECTED
+from routing.metrics import (
+    CASES_ASSIGNED,
+    CASES_LINKED,
+    CASES_TRIAGED,
+    DATABASE_RETRIES,
+    DECISION_SECONDS,
+    PUBLISH_RETRIES,
+    SURGES_DETECTED,
+)
 from routing.org_tree import OrgTree
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import (
     CaseAssigned,
+    CaseClosed,
+    CaseDeclined,
     CaseLinked,
     CaseObjected,
     CaseReplied,
     PetitionRegistered,
     ReviewRequested,
+    TriageQueued,
 )
 from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, publish, spec_topic
 from xinfang_common.topics import (
     CASE_ASSIGNED,
+    CASE_CLOSED,
+    CASE_DECLINED,
     CASE_LINKED,
     CASE_OBJECTED,
     CASE_REPLIED,
     CASE_REVIEW_REQUESTED,
+    CASE_TRIAGED,
     PETITION_REGISTERED,
     SURGE_DETECTED,
     TopicSpec,
@@ -50,8 +65,15 @@ log = logging.getLogger(__name__)
 
 Publisher = Callable[[Any, CloudEvent[Any]], Awaitable[None]]
 
-CONSUMED: tuple[TopicSpec, ...] = (PETITION_REGISTERED, CASE_OBJECTED, CASE_REVIEW_REQUESTED, CASE_REPLIED)
-PRODUCED: tuple[TopicSpec, ...] = (CASE_ASSIGNED, CASE_LINKED, SURGE_DETECTED)
+CONSUMED: tuple[TopicSpec, ...] = (
+    PETITION_REGISTERED,
+    CASE_OBJECTED,
+    CASE_REVIEW_REQUESTED,
+    CASE_REPLIED,
+    CASE_DECLINED,
+    CASE_CLOSED,
+)
+PRODUCED: tuple[TopicSpec, ...] = (CASE_ASSIGNED, CASE_LINKED, SURGE_DETECTED, CASE_TRIAGED)
 
 
 def _in_memory_service(clock: Callable[[], datetime], min_confidence: float) -> CaseService:
@@ -131,6 +153,28 @@ class PetitionRouter:
             CASE_REPLIED, CaseReplied, raw, key, lambda s, e, _: self.service.replied(s, e)
         )
 
+    async def handle_declined(self, raw: bytes | None, key: bytes | None) -> bool:
+        """Remember that a case was declined: it is no longer in progress."""
+        return await self._handle(
+            CASE_DECLINED, CaseDeclined, raw, key, lambda s, e, _: self.service.ended(s, e)
+        )
+
+    async def handle_closed(self, raw: bytes | None, key: bytes | None) -> bool:
+        """Remember that a case was closed: it is no longer in progress."""
+        return await self._handle(CASE_CLOSED, CaseClosed, raw, key, lambda s, e, _: self.service.ended(s, e))
+
+    async def _with_database(self, what: str, call: Callable[[], Any], key: str | None) -> Any:
+        """Run blocking database work off the loop, retrying while the database is unreachable."""
+        return await retry_until_done(
+            lambda: asyncio.to_thread(call),
+            what=what,
+            initial_seconds=self._retry_initial_seconds,
+            max_seconds=self._retry_max_seconds,
+            retryable=transient,
+            on_retry=DATABASE_RETRIES.inc,
+            log_extra={"key": key},
+        )
+
     async def _handle(
         self,
         spec: TopicSpec,
@@ -139,15 +183,22 @@ class PetitionRouter:
         key: bytes | None,
         handler: Callable[[Session, Any, InForce], list[Output]],
     ) -> bool:
-        results: list[list[Output]] = []
+        results: list[tuple[str, list[Output]]] = []
 
         async def decide_one(event: CloudEvent[Any]) -> None:
             now = self.in_force()
-            with DECISION_SECONDS.time():
-                outputs, _ = await asyncio.to_thread(
-                    self.service.process, event.id, spec.name, lambda session: handler(session, event, now)
-                )
-            results.append(outputs)
+
+            def process() -> tuple[list[Output], bool]:
+                with DECISION_SECONDS.time():
+                    return self.service.process(
+                        event.id, spec.name, lambda session: handler(session, event, now)
+                    )
+
+            # A database that is down or locked is not the message's fault: retry (holding the
+            # partition, as for publishing) instead of dead-lettering a good event. Only what
+            # will fail every time (unreadable, unknown case, a constraint) reaches the DLQ.
+            outputs, _ = await self._with_database(f"handling {spec.schema.__name__}", process, event.subject)
+            results.append((event.id, outputs))
 
         async with self.lock:
             if not await handle_or_dead_letter(
@@ -164,9 +215,31 @@ class PetitionRouter:
         # fault, so we keep trying (holding this partition, which keeps each case in order)
         # rather than send a good event to the dead letters. The outputs are already stored
         # with the input's id: a redelivery after a crash republishes the same events.
-        for output in results[0]:
+        for output in results[0][1]:
             await self.publish(output)
         return True
+
+    async def publish_all(self, cause_id: str, outputs: Sequence[Output]) -> None:
+        """Publish the events of a decision kept in the outbox, then mark it published."""
+        for output in outputs:
+            await self.publish(output)
+        if outputs:
+            await self._with_database(
+                "marking events published", lambda: self.service.mark_published(cause_id), cause_id
+            )
+
+    async def republish_pending(self) -> int:
+        """Publish the events of decisions committed but not known to be published (a crash in between).
+
+        Run at start, before any new event is handled; the events keep their ids, so a consumer
+        that got them before the crash drops them as duplicates. Returns how many decisions.
+        """
+        async with self.lock:
+            pending = await self._with_database("reading unpublished events", self.service.unpublished, None)
+            for cause_id, outputs in pending:
+                log.info("publishing events of an earlier decision", extra={"cause": cause_id})
+                await self.publish_all(cause_id, outputs)
+        return len(pending)
 
     async def publish(self, output: Output) -> None:
         """Publish one event until the broker acknowledges it, and count it."""
@@ -187,6 +260,8 @@ class PetitionRouter:
             )
         elif isinstance(data, CaseLinked):
             CASES_LINKED.labels(data.kind.value).inc()
+        elif isinstance(data, TriageQueued):
+            CASES_TRIAGED.inc()
         else:
             SURGES_DETECTED.inc()
 
@@ -213,6 +288,16 @@ def register_agents(app: faust.App, router: PetitionRouter) -> Any:
     async def track_replies(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
         async for message in stream.events():
             yield await router.handle_reply(message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_DECLINED), name="track_declines")
+    async def track_declines(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await router.handle_declined(message.value, message.key)
+
+    @app.agent(spec_topic(app, CASE_CLOSED), name="track_closures")
+    async def track_closures(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
+        async for message in stream.events():
+            yield await router.handle_closed(message.value, message.key)
 
     return route_petitions
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xinfang_common.errors import Conflict, NotFound
+from xinfang_common.errors import Conflict, NotFound, Unavailable
 
 
 class UnitNotFound(NotFound):
@@ -19,3 +19,7 @@ class CaseNotFound(NotFound):
 
 class CaseNotWaiting(Conflict):
     """The case is not waiting in the triage queue."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """Routing's database cannot be reached just now; nothing was changed, try again."""

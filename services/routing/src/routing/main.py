@@ -38,6 +38,7 @@ from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.streams import spec_topic, stop_faust_app
 from xinfang_common.topics import UNIT_CHANGED
+from xinfang_common.tracing import install_tracing
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,10 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
         # The units topic first: petitions must be routed on the tree as it now is.
         await follower.start()
         await faust_app.start()
+        # Decisions committed by a process that died before their events were out (outbox).
+        republished = await router.republish_pending()
+        if republished:
+            log.info("published the events of earlier decisions", extra={"decisions": republished})
         if registry.seen_on_topic == 0:
             await registry.publish_all(seed.units())
             log.info("units topic was empty: seeded from the org tree file", extra={"units": len(seed)})
@@ -150,6 +155,7 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
     app.state.routing = state
     app.state.faust_app = faust_app
     install_error_handlers(app)
+    install_tracing(app)  # before the routers: it adds an app-wide dependency
     install_observability(
         app,
         SERVICE,

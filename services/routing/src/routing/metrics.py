@@ -18,7 +18,17 @@ DECISION_SECONDS = Histogram(
 
 PUBLISH_RETRIES = Counter(
     "xinfang_routing_publish_retries_total",
-    "Failed attempts to publish a CaseAssigned that were retried",
+    "Failed attempts to publish an event (CaseAssigned, CaseLinked, ...) that were retried",
+)
+
+DATABASE_RETRIES = Counter(
+    "xinfang_routing_database_retries_total",
+    "Database operations that failed for a passing reason (unreachable, locked) and were retried",
+)
+
+CASES_TRIAGED = Counter(
+    "xinfang_routing_cases_triaged_total",
+    "Cases put in the manual triage queue and published as TriageQueued",
 )
 
 CLASSIFIER_PREDICTIONS = Counter(

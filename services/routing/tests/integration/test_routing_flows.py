@@ -18,11 +18,18 @@ from routing.org_tree import load_org_tree
 from routing.units.follower import UnitFollower
 from routing.units.registry import UnitRegistry
 from xinfang_common.cloudevents import CloudEvent, build_event, decode_event, utcnow
-from xinfang_common.events import CaseAssigned, CaseLinked, PetitionRegistered
+from xinfang_common.events import CaseAssigned, CaseLinked, PetitionRegistered, TriageQueued
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
-from xinfang_common.topics import CASE_ASSIGNED, CASE_LINKED, CASE_OBJECTED, PETITION_REGISTERED, UNIT_CHANGED
+from xinfang_common.topics import (
+    CASE_ASSIGNED,
+    CASE_LINKED,
+    CASE_OBJECTED,
+    CASE_TRIAGED,
+    PETITION_REGISTERED,
+    UNIT_CHANGED,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -90,10 +97,18 @@ def test_an_objection_reroutes_and_a_second_one_sends_the_case_to_triage(
     assert second.data.unit_code != first.data.unit_code
     assert "不属于本单位职责" in second.data.explanation
     send(producer, CASE_OBJECTED.name, example_event(CASE_OBJECTED, case_id, unit_code=second.data.unit_code))
-    deadline = time.monotonic() + 60
-    while case_id not in {item["case_id"] for item in routing.get("/v1/triage").json()["items"]}:
-        assert time.monotonic() < deadline, "the case did not reach the triage queue"
-        time.sleep(0.2)
+    [queued] = wait_for(kafka_broker, CASE_TRIAGED.name, case_id, 1, TriageQueued, CASE_TRIAGED)
+    assert "second objection" in queued.data.reason
+    assert case_id in {item["case_id"] for item in routing.get("/v1/triage").json()["items"]}
+
+    answer = routing.post(
+        f"/v1/triage/{case_id}/assign", json={"unit_code": "430104-xfj", "note": "人工分办"}
+    )
+
+    assert answer.status_code == 200
+    *_, by_hand = wait_for(kafka_broker, CASE_ASSIGNED.name, case_id, 3, CaseAssigned, CASE_ASSIGNED)
+    assert (by_hand.data.unit_code, by_hand.data.rule) == ("430104-xfj", "manual-triage")
+    assert by_hand.data.assigned_at > queued.data.at
 
 
 def test_a_similar_petition_is_linked_to_the_earlier_case(

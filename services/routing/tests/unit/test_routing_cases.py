@@ -12,9 +12,16 @@ from routing.cases.service import CaseService, CaseUnknown, InForce, Output, Rou
 from routing.org_tree import OrgTree, parse_org_tree
 from routing.surge import SurgePolicy
 from xinfang_common.cloudevents import CloudEvent
-from xinfang_common.events import CaseAssigned, CaseLinked, PetitionRegistered, SurgeDetected
+from xinfang_common.events import CaseAssigned, CaseLinked, PetitionRegistered, SurgeDetected, TriageQueued
 from xinfang_common.testing.events import example_event
-from xinfang_common.topics import CASE_OBJECTED, CASE_REPLIED, CASE_REVIEW_REQUESTED
+from xinfang_common.topics import (
+    CASE_CLOSED,
+    CASE_DECLINED,
+    CASE_OBJECTED,
+    CASE_REPLIED,
+    CASE_REVIEW_REQUESTED,
+    CASE_TRIAGED,
+)
 
 MakeRegistered = Callable[..., CloudEvent[PetitionRegistered]]
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -31,6 +38,8 @@ def run(service: CaseService, method: str, event: CloudEvent[Any], now: InForce)
     def handler(session: Any) -> list[Output]:
         if method == "replied":
             return service.replied(session, event)
+        if method == "ended":
+            return service.ended(session, event)
         result: list[Output] = getattr(service, method)(session, event, now)
         return result
 
@@ -93,11 +102,15 @@ def test_an_objection_reroutes_without_the_objector_and_a_second_one_goes_to_tri
     assert "430104-zjj objected" in second.explanation
     assert "属环保部门职责" in second.explanation
 
-    assert run(service, "objected", objection("obj-1", second.unit_code), now) == []
+    [queued] = run(service, "objected", objection("obj-1", second.unit_code), now)
     stored = case(service, "obj-1")
     assert stored.status == CaseStatus.TRIAGE
     assert stored.objectors == ["430104-zjj", "430100-zjj"]
     assert "second objection" in (stored.triage_reason or "")
+    assert isinstance(queued.event.data, TriageQueued)
+    assert queued.spec is CASE_TRIAGED
+    assert (queued.event.data.case_id, queued.event.data.reason) == ("obj-1", stored.triage_reason)
+    assert queued.event.data.at == NOW
 
 
 def test_an_objection_from_a_unit_no_longer_assigned_is_ignored(
@@ -213,6 +226,25 @@ def test_a_repeat_of_an_answered_case_is_a_repeat(
     link = linked(again)
     assert link is not None
     assert (link.earlier_case_id, link.kind.value) == ("fn-1", "repeat")
+    assert assigned(again).rule == "region-category"
+
+
+@pytest.mark.parametrize("ending", [CASE_DECLINED, CASE_CLOSED], ids=["declined", "closed"])
+def test_a_repeat_of_a_declined_or_closed_case_is_a_repeat_not_in_progress(
+    service: CaseService, demo_tree: OrgTree, make_registered: MakeRegistered, ending: Any
+) -> None:
+    now = InForce(demo_tree)
+    run(service, "registered", make_registered(case_id="end-1", title=SIMILAR[0], content=SIMILAR[1]), now)
+    assert run(service, "ended", example_event(ending, "end-1"), now) == []
+
+    again = run(
+        service, "registered", make_registered(case_id="end-2", title=RETOLD[0], content=RETOLD[1]), now
+    )
+
+    link = linked(again)
+    assert link is not None
+    assert (link.earlier_case_id, link.kind.value) == ("end-1", "repeat")
+    # Not Art. 19's "already in process": decided on its own merits, not sent to the earlier unit.
     assert assigned(again).rule == "region-category"
 
 

@@ -18,7 +18,7 @@ from routing.main import create_app
 from routing.org_tree import OrgTree
 from routing.rules import CategoryGuess, GuessOutcome, Rule, decide
 from xinfang_common.cloudevents import CloudEvent
-from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.events import CaseAssigned, PetitionRegistered, TriageQueued
 from xinfang_common.settings import KafkaSettings
 
 Make = Callable[..., PetitionRegistered]
@@ -196,7 +196,9 @@ async def test_the_agent_sends_unsure_cases_to_triage_falls_back_without_a_model
         await route(demo_tree, stub, 0.6, make_registered(case_id="c-4", category="劳动和社会保障"))
     ).events
 
-    assert unsure.events == []  # it waits in the triage queue (see test_routing_triage.py)
+    [queued] = unsure.events  # it waits in the triage queue (see test_routing_units_triage_api.py)
+    assert isinstance(queued.data, TriageQueued)
+    assert "classifier is unsure (best guess 城乡建设, confidence 0.50" in queued.data.reason
     assert no_model.data.rule == "region-petition-office"
     assert "no text classifier model" in no_model.data.explanation
     assert given.data.rule == "region-category"

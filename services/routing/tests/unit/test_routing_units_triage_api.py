@@ -152,7 +152,7 @@ async def put_in_triage(app: FastAPI, event: CloudEvent[PetitionRegistered]) -> 
     with service.database.sessions.begin() as session:
         case = session.get(RoutedCase, event.data.case_id)
         assert case is not None
-        service._to_triage(case, "the text classifier is unsure")
+        service._to_triage(case, "test", "the text classifier is unsure")
 
 
 async def test_a_waiting_case_is_listed_then_assigned_by_hand_and_feeds_training_data(
@@ -187,6 +187,9 @@ async def test_a_waiting_case_is_listed_then_assigned_by_hand_and_feeds_training
         {"text": "小区旁工地夜间施工噪音扰民\n工地连续多日夜间施工，影响居民休息。", "label": "城乡建设"}
     ]
     assert (await client.get("/v1/triage")).json()["total"] == 0
+    # Published and marked so in the outbox: a restart has nothing to send again.
+    pending = app.state.routing.router.service.unpublished()
+    assert event.id not in {o.event.id for _, outputs in pending for o in outputs}
     again = await client.post("/v1/triage/tr-1/assign", json={"unit_code": "430104-zjj", "note": "again"})
     assert again.status_code == 409
 

@@ -5,6 +5,10 @@ outbox that turns each alert into deliveries), before marking it raised in its t
 delivery is leased (status ``sending`` until a deadline) before it is tried, so that several
 alerts instances sharing the database do not send it twice, and a crashed try is taken up
 again when its lease runs out. After the last failed try it stays as ``failed``: the dead letter.
+
+Daily digests go the same way: ``create_digests`` stores each unit's digest of the day once (the
+row keyed by unit and day is the exactly-once guard across restarts and instances) with one
+pending delivery per subscription.
 """
 
 from __future__ import annotations
@@ -14,19 +18,31 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import httpx
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts import metrics
-from alerts.notify.models import AlertRecord, Delivery, Subscription
+from alerts.deadlines import CaseState, deadline_id
+from alerts.digest import (
+    OpenItem,
+    UnitDigest,
+    build_digest,
+    digest_day,
+    digest_event,
+    digest_id,
+    digest_text,
+)
+from alerts.notify.models import AlertRecord, Delivery, Digest, OpenDeadline, Subscription
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import AlertRaised
 
@@ -88,6 +104,181 @@ def record_alert_in(engine: Engine, event: CloudEvent[AlertRaised]) -> bool:
         return new
 
 
+# --- open deadlines, for the digests ---------------------------------------------------------
+
+
+def _mirror_rows(states: Iterable[CaseState], now: datetime) -> list[OpenDeadline]:
+    return [
+        OpenDeadline(
+            deadline_id=deadline_id(state.case_id, kind),
+            case_id=state.case_id,
+            kind=kind.value,
+            unit_code=d.unit_code,
+            version=d.version,
+            due_at=d.due_at,
+            last_day=d.last_day,
+            provisional=d.provisional,
+            stopped=d.stopped,
+            alerting=d.alerting and not state.imported,
+            updated_at=now,
+        )
+        for state in states
+        for kind, d in state.deadlines.items()
+    ]
+
+
+def store_deadlines(engine: Engine, rows: Iterable[OpenDeadline]) -> None:
+    """Insert or update each deadline, never going back to an older version."""
+    with Session(engine) as session:
+        for row in rows:
+            current = session.get(OpenDeadline, row.deadline_id)
+            if current is None:
+                session.add(row)
+            elif current.version <= row.version:
+                for column in OpenDeadline.__table__.columns:
+                    setattr(current, column.key, getattr(row, column.key))
+        session.commit()
+
+
+class DeadlineMirror:
+    """Copies this instance's share of the case table into the ``deadlines`` table.
+
+    Run by the scanner after each round over the cases it owns; only what changed since the last
+    copy is written. ``copied`` is set after the first complete copy since start, and the digest
+    waits for it so that it does not report from before this instance caught up.
+    """
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._versions: dict[str, int] = {}
+        self.copied = asyncio.Event()
+
+    async def sync(self, states: Iterable[CaseState]) -> int:
+        """Write the deadlines whose version changed; how many."""
+        rows = [
+            row
+            for row in _mirror_rows(states, self._clock())
+            if self._versions.get(row.deadline_id) != row.version
+        ]
+        if rows:
+            await asyncio.to_thread(store_deadlines, self._engine, rows)
+            for row in rows:
+                self._versions[row.deadline_id] = row.version
+        self.copied.set()
+        return len(rows)
+
+
+# --- daily digests ---------------------------------------------------------------------------
+
+
+def create_digests(
+    engine: Engine,
+    *,
+    day: date,
+    now: datetime,
+    tz: ZoneInfo,
+    unit_name: Callable[[str], str | None] = lambda code: None,
+) -> list[str]:
+    """Store the digest of ``day`` of every subscribed unit that has none yet, with its deliveries.
+
+    One transaction per unit; the unique (unit, day) row makes a second instance, or a restart,
+    fail to add it again, and that unit is simply skipped. Returns the units whose digest was made.
+    """
+    with Session(engine) as session:
+        subscribed = set(session.scalars(select(Subscription.unit_code).distinct()).all())
+        done = set(session.scalars(select(Digest.unit_code).where(Digest.day == day)).all())
+    made: list[str] = []
+    for unit in sorted(subscribed - done):
+        with Session(engine) as session:
+            open_rows = session.scalars(
+                select(OpenDeadline).where(
+                    OpenDeadline.unit_code == unit,
+                    OpenDeadline.stopped.is_(False),
+                    OpenDeadline.alerting.is_(True),
+                )
+            ).all()
+            digest = build_digest(
+                unit,
+                unit_name(unit),
+                day,
+                now=now,
+                tz=tz,
+                open_items=[
+                    OpenItem(r.case_id, r.kind, r.due_at, r.last_day, r.provisional) for r in open_rows
+                ],
+            )
+            event = digest_event(digest)
+            ident = digest_id(unit, day)
+            session.add(
+                Digest(
+                    id=ident,
+                    unit_code=unit,
+                    day=day,
+                    event_id=event.id,
+                    open_count=digest.open_count,
+                    overdue_count=digest.overdue_count,
+                    created_at=now,
+                    body=event.to_json_bytes().decode("utf-8"),
+                )
+            )
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                continue  # another instance made it first
+            subscriptions = session.scalars(select(Subscription).where(Subscription.unit_code == unit)).all()
+            for subscription in subscriptions:
+                session.add(
+                    Delivery(
+                        digest_id=ident,
+                        subscription_id=subscription.id,
+                        channel=subscription.channel,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                    )
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+        metrics.DIGESTS.labels("zero" if digest.zero_report else "open").inc()
+        made.append(unit)
+    return made
+
+
+async def digest_loop(
+    engine: Engine,
+    mirror: DeadlineMirror,
+    *,
+    at: time,
+    tz: ZoneInfo,
+    poll_seconds: float,
+    clock: Callable[[], datetime] = utcnow,
+    unit_name: Callable[[str], str | None] = lambda code: None,
+) -> None:
+    """Make each day's digests once the local digest time has passed, for ever (cancelled at shutdown)."""
+    await mirror.copied.wait()
+    while True:
+        try:
+            now = clock()
+            day = digest_day(now, at, tz)
+            if day is not None:
+                made = await asyncio.to_thread(
+                    create_digests, engine, day=day, now=now, tz=tz, unit_name=unit_name
+                )
+                if made:
+                    log.info("daily digests made", extra={"day": day.isoformat(), "units": len(made)})
+        except Exception:
+            log.exception("digest round failed")
+        await asyncio.sleep(poll_seconds)
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A delivery leased for one try, with what it needs."""
@@ -99,6 +290,7 @@ class Claimed:
     secret: str | None
     body: str
     alert: AlertRecord | None
+    digest: Digest | None = None
 
 
 def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int = 20) -> list[Claimed]:
@@ -125,7 +317,9 @@ def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int =
         if not getattr(taken, "rowcount", 0):
             continue  # another instance leased it first
         subscription = session.get(Subscription, row.subscription_id)
-        alert = session.get(AlertRecord, row.alert_id)
+        alert = session.get(AlertRecord, row.alert_id) if row.alert_id else None
+        digest = session.get(Digest, row.digest_id) if row.digest_id else None
+        record = alert or digest
         claimed.append(
             Claimed(
                 id=row.id,
@@ -133,8 +327,9 @@ def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int =
                 channel=row.channel,
                 target=subscription.target if subscription else "",
                 secret=subscription.secret if subscription else None,
-                body=alert.body if alert else "",
+                body=record.body if record else "",
                 alert=alert,
+                digest=digest,
             )
         )
     session.commit()
@@ -205,8 +400,9 @@ class Deliverer:
             "Content-Type": "application/cloudevents+json; charset=utf-8",
             "X-Xinfang-Delivery": str(claimed.id),
         }
-        if claimed.alert is not None:
-            headers["X-Xinfang-Event-Id"] = claimed.alert.event_id
+        record = claimed.alert or claimed.digest
+        if record is not None:
+            headers["X-Xinfang-Event-Id"] = record.event_id
         if claimed.secret:
             headers[SIGNATURE_HEADER] = sign(claimed.secret, body)
         async with httpx.AsyncClient(timeout=self._timeout) as client:
@@ -221,7 +417,11 @@ class Deliverer:
         message = EmailMessage()
         message["From"] = self._smtp.sender
         message["To"] = claimed.target
-        if alert is not None:
+        if claimed.digest is not None:
+            subject, text = digest_text(CloudEvent[UnitDigest].model_validate_json(claimed.body).data)
+            message["Subject"] = subject
+            message.set_content(text)
+        elif alert is not None:
             message["Subject"] = f"[信访预警] {alert.tier} {alert.kind} {alert.case_id}"
             message.set_content(
                 f"案件 {alert.case_id} 的 {alert.kind} 期限 ({alert.due_at.isoformat()}) : {alert.tier}\n"

@@ -151,4 +151,6 @@ def take_action(
         outbox.enqueue(session, topic=spec.name, event=event)
     metrics.CASE_ACTIONS.labels(action.value).inc()
     metrics.OUTBOX_PENDING.inc()
-    return get_petition(session, case_id=case_id, cipher=cipher, now=now, scope=scope)
+    # Not re-checked against the scope: an objection hands the case back to routing, so the unit
+    # that just acted no longer holds it, yet it is owed the answer to what it did.
+    return get_petition(session, case_id=case_id, cipher=cipher, now=now)

@@ -37,6 +37,9 @@ class Petition(Base):
     content: Mapped[str] = mapped_column(Text)
     region: Mapped[str] = mapped_column(String(6))
     subject_unit: Mapped[str | None] = mapped_column(String(64))
+    subject_address: Mapped[str | None] = mapped_column(String(200))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """Metadata of the materials handed in (file name, media type, size, digest, description)."""
     anonymous: Mapped[bool]
     group_size: Mapped[int | None] = mapped_column(Integer)
     petitioner_count: Mapped[int] = mapped_column(Integer)

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from intake import categories
 from intake.petitions.lifecycle import Action, PetitionStatus
 from xinfang_common.cloudevents import utcnow
 from xinfang_common.domain import Channel, DeadlineKind, LinkKind, Outcome, PetitionType, RegionCode
@@ -89,6 +90,25 @@ class PetitionerCreate(BaseModel):
         return None if value is None else validate_phone(value)
 
 
+MAX_ATTACHMENTS = 20
+
+
+class AttachmentMeta(BaseModel):
+    """What a submitted material is (材料); the file itself lives in the unit's document store."""
+
+    model_config = _IN
+
+    filename: str = Field(min_length=1, max_length=255, examples=["现场照片1.jpg"])
+    content_type: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$",
+        max_length=100,
+        description="media type, e.g. image/jpeg or application/pdf",
+    )
+    size_bytes: int = Field(ge=0, le=1024**3)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="hex digest of the file")
+    description: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class PetitionCreate(BaseModel):
     """A petition to register (登记)."""
 
@@ -104,7 +124,16 @@ class PetitionCreate(BaseModel):
                     "title": "小区楼下夜间施工噪音扰民",
                     "content": "某小区旁工地连续多日夜间施工，影响居民休息，请求相关部门处理。",
                     "region": "430104",
+                    "subject_address": "长沙市岳麓区桃花岭路88号附近工地",
                     "petitioners": [{"name": "张三", "phone": "13812345678"}],
+                    "attachments": [
+                        {
+                            "filename": "夜间施工现场照片.jpg",
+                            "content_type": "image/jpeg",
+                            "size_bytes": 482113,
+                            "description": "2026年3月1日23时拍摄",
+                        }
+                    ],
                 }
             ]
         },
@@ -114,12 +143,22 @@ class PetitionCreate(BaseModel):
     petition_type: PetitionType | None = Field(
         default=None, description="leave out to let routing classify the text"
     )
-    category: str | None = Field(default=None, min_length=1, max_length=100)
+    category: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="a category of the scheme (one of the seven top-level ones, or a path such as "
+        "城乡建设/安全生产 when INTAKE_CATEGORY_SCHEME_PATH names the full scheme); leave out to let "
+        "routing classify the text",
+    )
     title: str = Field(min_length=1, max_length=200)
     content: str = Field(min_length=1, max_length=20000)
     region: RegionCode = Field(description="6-digit GB/T 2260 code of where the matter arises (属地)")
     subject_unit: str | None = Field(
         default=None, min_length=1, max_length=64, description="code of the unit complained about, if any"
+    )
+    subject_address: str | None = Field(
+        default=None, min_length=1, max_length=200, description="where the matter arises (事发地址)"
     )
     received_at: AwareDatetime | None = Field(
         default=None, description="when the petition arrived (with offset); defaults to now"
@@ -137,6 +176,14 @@ class PetitionCreate(BaseModel):
             description="the petitioner, or up to 5 representatives; may be empty only if anonymous",
         ),
     ]
+    attachments: list[AttachmentMeta] = Field(
+        default_factory=list, max_length=MAX_ATTACHMENTS, description="metadata of the materials handed in"
+    )
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str | None) -> str | None:
+        return None if value is None else categories.active().check(value)
 
     @field_validator("received_at")
     @classmethod
@@ -349,6 +396,8 @@ class PetitionRead(BaseModel):
     content: str
     region: str
     subject_unit: str | None
+    subject_address: str | None = None
+    attachments: list[AttachmentMeta] = Field(default_factory=list)
     anonymous: bool
     group_size: int | None
     petitioner_count: int

@@ -28,6 +28,7 @@ from intake.petitions.models import (
 from intake.petitions.repository import PetitionFilters, PetitionRepository
 from intake.petitions.schemas import (
     AssignedUnit,
+    AttachmentMeta,
     DeadlineRead,
     PetitionCreate,
     PetitionCreated,
@@ -78,6 +79,8 @@ def register_petition(
         content=data.content,
         region=data.region,
         subject_unit=data.subject_unit,
+        subject_address=data.subject_address,
+        attachments=[a.model_dump(mode="json") for a in data.attachments],
         anonymous=data.anonymous,
         group_size=data.group_size,
         petitioner_count=data.petitioner_count,
@@ -198,6 +201,8 @@ def get_petition(
         content=petition.content,
         region=petition.region,
         subject_unit=petition.subject_unit,
+        subject_address=petition.subject_address,
+        attachments=[AttachmentMeta.model_validate(a) for a in petition.attachments or []],
         anonymous=petition.anonymous,
         group_size=petition.group_size,
         petitioner_count=petition.petitioner_count,

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from reporting.readmodel.models import Base
 from xinfang_common.db import make_engine as make_common_engine
+from xinfang_common.migrate import MigrationRefused, upgrade_to_head
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 DB_THREADS = 4
 
 
-class OutdatedReadModel(RuntimeError):
+class OutdatedReadModel(MigrationRefused):
     """The database holds reporting tables of an older version."""
 
 
@@ -44,18 +44,16 @@ class Database:
         return self.engine.dialect.name
 
     def create_tables(self) -> None:
-        """Create every missing table (until migrations take over); refuse an outdated schema."""
-        Base.metadata.create_all(self.engine)
-        # create_all adds no column to an existing table: a read model from an older version
-        # would fail on every event. It is rebuilt from the topics instead of migrated.
-        existing = inspect(self.engine)
-        for table in Base.metadata.sorted_tables:
-            missing = {c.name for c in table.columns} - {c["name"] for c in existing.get_columns(table.name)}
-            if missing:
-                raise OutdatedReadModel(
-                    f"table {table.name} lacks {', '.join(sorted(missing))}: the read model is from an "
-                    "older version; stop reporting and run `xinfang-reporting rebuild --yes`"
-                )
+        """Create or upgrade every table by applying reporting's migrations; refuse an outdated schema."""
+        try:
+            upgrade_to_head(self.engine, "reporting.migrations")
+        except MigrationRefused as exc:
+            # Tables from before migrations that differ from the models: nothing in them that the
+            # topics cannot give again, so the way out is a rebuild rather than a hand migration.
+            raise OutdatedReadModel(
+                f"{exc} The read model is rebuilt from the topics instead: stop reporting and run "
+                "`xinfang-reporting rebuild --yes`"
+            ) from exc
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query."""

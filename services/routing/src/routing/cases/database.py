@@ -1,12 +1,13 @@
-"""Routing's database: engine, sessions, table creation."""
+"""Routing's database: engine, sessions, migrations."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from routing.cases.models import Base
 from xinfang_common.db import make_engine
+from xinfang_common.migrate import upgrade_to_head
 
 
 class Database:
@@ -17,8 +18,8 @@ class Database:
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_tables(self) -> None:
-        """Create every missing table (until migrations take over)."""
-        Base.metadata.create_all(self.engine)
+        """Create or upgrade every table by applying routing's migrations (routing.migrations)."""
+        upgrade_to_head(self.engine, "routing.migrations")
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -29,3 +30,13 @@ class Database:
     def close(self) -> None:
         """Close every connection."""
         self.engine.dispose()
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a database failure may pass if tried again (connection lost, locked, server down).
+
+    Anything else (a constraint or a programming error) would fail the same way every time.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -58,14 +58,22 @@ class RoutedCase(Base):
 
 
 class ProcessedEvent(Base):
-    """An input event already handled, with the events it caused (republished on redelivery)."""
+    """An input event (or a manual triage decision) handled, with the events it caused.
+
+    The outbox of routing: the decision and the events to publish are committed together, and
+    ``published_at`` is set once the broker has acknowledged all of them; rows without it are
+    published again at start. A redelivered input republishes the same events.
+    """
 
     __tablename__ = "processed_events"
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    topic: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(200), doc="the input's topic, or manual-triage")
     outputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None, index=True, doc="when every output was acknowledged; null: not yet"
+    )
 
 
 class SurgeSignal(Base):

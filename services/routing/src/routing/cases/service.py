@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from routing.cases.database import Database
@@ -29,16 +30,29 @@ from xinfang_common.cloudevents import CloudEvent, build_event, decode_event, de
 from xinfang_common.domain import AssignmentStage, LinkKind, PetitionType, ReplyStage, UnitKind
 from xinfang_common.events import (
     CaseAssigned,
+    CaseClosed,
+    CaseDeclined,
     CaseLinked,
     CaseObjected,
     CaseReplied,
     PetitionRegistered,
     ReviewRequested,
     SurgeDetected,
+    TriageQueued,
 )
-from xinfang_common.topics import CASE_ASSIGNED, CASE_LINKED, SURGE_DETECTED, TopicSpec, topic_by_name
+from xinfang_common.topics import (
+    CASE_ASSIGNED,
+    CASE_LINKED,
+    CASE_TRIAGED,
+    SURGE_DETECTED,
+    TopicSpec,
+    topic_by_name,
+)
 
 log = logging.getLogger(__name__)
+
+MANUAL_TRIAGE = "manual-triage"
+"""``ProcessedEvent.topic`` of a decision taken by hand through the triage API."""
 
 
 class Classifier(Protocol):
@@ -133,21 +147,59 @@ class CaseService:
     def process(
         self, event_id: str, topic: str, handler: Callable[[Session], list[Output]]
     ) -> tuple[list[Output], bool]:
-        """Run ``handler`` once per event id; returns its outputs and whether it ran before."""
-        with self.database.sessions.begin() as session:
-            seen = session.get(ProcessedEvent, event_id)
-            if seen is not None:
+        """Run ``handler`` once per event id; returns its outputs and whether it ran before.
+
+        The decision and the events to publish are committed in one transaction. They need no
+        outbox mark: the input's offset is committed only after they are published, so a crash in
+        between redelivers the input, which republishes them from here.
+        """
+        try:
+            with self.database.sessions.begin() as session:
+                seen = session.get(ProcessedEvent, event_id)
+                if seen is not None:
+                    return [Output.from_stored(o) for o in seen.outputs], True
+                outputs = handler(session)
+                session.add(self._processed(event_id, topic, outputs, outbox=False))
+        except IntegrityError:
+            # Another replica handled the same event meanwhile (during a rebalance): take its result.
+            with self.database.sessions() as session:
+                seen = session.get(ProcessedEvent, event_id)
+                if seen is None:
+                    raise
                 return [Output.from_stored(o) for o in seen.outputs], True
-            outputs = handler(session)
-            session.add(
-                ProcessedEvent(
-                    event_id=event_id,
-                    topic=topic,
-                    outputs=[o.stored() for o in outputs],
-                    processed_at=self.clock(),
-                )
-            )
         return outputs, False
+
+    def _processed(
+        self, event_id: str, topic: str, outputs: Sequence[Output], *, outbox: bool
+    ) -> ProcessedEvent:
+        """The record of a decision; with ``outbox``, unpublished until ``mark_published``."""
+        now = self.clock()
+        return ProcessedEvent(
+            event_id=event_id,
+            topic=topic,
+            outputs=[o.stored() for o in outputs],
+            processed_at=now,
+            published_at=None if outbox and outputs else now,
+        )
+
+    def mark_published(self, event_id: str) -> None:
+        """Record that every event ``event_id`` caused was acknowledged by the broker."""
+        with self.database.sessions.begin() as session:
+            session.execute(
+                update(ProcessedEvent)
+                .where(ProcessedEvent.event_id == event_id, ProcessedEvent.published_at.is_(None))
+                .values(published_at=self.clock())
+            )
+
+    def unpublished(self) -> list[tuple[str, list[Output]]]:
+        """Decisions whose events may not have reached the broker, oldest first."""
+        with self.database.sessions() as session:
+            rows = session.scalars(
+                select(ProcessedEvent)
+                .where(ProcessedEvent.published_at.is_(None))
+                .order_by(ProcessedEvent.processed_at, ProcessedEvent.event_id)
+            ).all()
+            return [(row.event_id, [Output.from_stored(o) for o in row.outputs]) for row in rows]
 
     # --- PetitionRegistered --------------------------------------------------------------------
 
@@ -202,19 +254,18 @@ class CaseService:
             decision = repeat
         else:
             if guess is not None and guess.outcome is GuessOutcome.UNSURE:
-                self._to_triage(
-                    case,
+                reason = (
                     f"the text classifier is unsure (best guess {guess.label}, confidence "
-                    f"{guess.confidence:.2f}, below {guess.min_confidence:.2f})",
-                    guess,
+                    f"{guess.confidence:.2f}, below {guess.min_confidence:.2f})"
                 )
+                outputs.append(self._to_triage(case, event.id, reason, guess))
                 return outputs
             try:
                 decision = decide(
                     petition, now.tree, guess, rules=now.rules, report_target=self.policy.report_target
                 )
             except NoLawfulUnit as exc:
-                self._to_triage(case, str(exc), guess)
+                outputs.append(self._to_triage(case, event.id, str(exc), guess))
                 return outputs
         if note:
             decision = Decision(decision.unit, decision.rule, note + decision.explanation, decision.category)
@@ -417,7 +468,10 @@ class CaseService:
             ),
         )
 
-    def _to_triage(self, case: RoutedCase, reason: str, guess: CategoryGuess | None = None) -> None:
+    def _to_triage(
+        self, case: RoutedCase, cause_id: str, reason: str, guess: CategoryGuess | None = None
+    ) -> Output:
+        """Put the case in the triage queue; returns the TriageQueued that says so."""
         case.status = CaseStatus.TRIAGE
         case.unit_code = None
         case.triage_reason = reason
@@ -426,6 +480,17 @@ class CaseService:
         case.triage_since = self.clock()
         case.updated_at = self.clock()
         log.info("case waits in manual triage", extra={"case_id": case.case_id, "reason": reason[:200]})
+        data = TriageQueued(case_id=case.case_id, reason=reason[:2000], at=case.triage_since)
+        return Output(
+            CASE_TRIAGED,
+            build_event(
+                data,
+                event_type=CASE_TRIAGED.event_type,
+                source=CASE_TRIAGED.source,
+                case_id=case.case_id,
+                event_id=derived_event_id(cause_id, CASE_TRIAGED.event_type),
+            ),
+        )
 
     def _case(self, session: Session, case_id: str) -> RoutedCase:
         case = session.get(RoutedCase, case_id, with_for_update=True)
@@ -448,8 +513,7 @@ class CaseService:
         case.objectors = [*case.objectors, objection.unit_code]
         said = f"{objection.unit_code} objected that the matter is not its own: “{objection.reason}”."
         if len(case.objectors) >= 2:
-            self._to_triage(case, f"second objection. {said}")
-            return []
+            return [self._to_triage(case, event.id, f"second objection. {said}")]
         petition = PetitionRegistered.model_validate_json(case.petition)
         view = petition.model_copy(update={"category": case.category})
         try:
@@ -461,8 +525,7 @@ class CaseService:
                 report_target=self.policy.report_target,
             )
         except NoLawfulUnit as exc:
-            self._to_triage(case, f"{said} {exc}")
-            return []
+            return [self._to_triage(case, event.id, f"{said} {exc}")]
         decision = Decision(
             decision.unit,
             decision.rule,
@@ -483,18 +546,16 @@ class CaseService:
         what = "review (复查)" if stage is AssignmentStage.REVIEW else "recheck (复核)"
         contested = now.tree.get(request.unit_code)
         if contested is None:
-            self._to_triage(
-                case, f"{what} requested of the superior of {request.unit_code}, not in the org tree"
-            )
-            return []
+            reason = f"{what} requested of the superior of {request.unit_code}, not in the org tree"
+            return [self._to_triage(case, event.id, reason)]
         skipped: list[Unit] = []
         for ancestor in now.tree.ancestors(contested.code):
             if ancestor.active:
                 break
             skipped.append(ancestor)
         else:
-            self._to_triage(case, f"{what} requested, but {_label(contested)} has no active superior")
-            return []
+            reason = f"{what} requested, but {_label(contested)} has no active superior"
+            return [self._to_triage(case, event.id, reason)]
         passed = (
             " " + ", ".join(_label(u) for u in skipped) + " is no longer active and is skipped."
             if skipped
@@ -520,6 +581,20 @@ class CaseService:
         case.answered = True
         if event.data.stage is ReplyStage.RECHECK:
             case.final = True
+        case.updated_at = self.clock()
+        return []
+
+    # --- CaseDeclined, CaseClosed --------------------------------------------------------------
+
+    def ended(
+        self, session: Session, event: CloudEvent[CaseDeclined] | CloudEvent[CaseClosed]
+    ) -> list[Output]:
+        """A declined (不予受理) or closed case is no longer in progress: its repeats are not Art. 19's."""
+        case = session.get(RoutedCase, event.data.case_id)
+        if case is None:
+            return []
+        # Whether it was final is the replies' to say (a recheck answer); ending does not change it.
+        case.answered = True
         case.updated_at = self.clock()
         return []
 
@@ -567,6 +642,9 @@ class CaseService:
             decision,
             at=self.clock(),
         )
+        # In the outbox with the decision: a crash before the publish is repaired at start.
+        # No Kafka message will come again for this one: the outbox row is what gets it out.
+        session.add(self._processed(output.event.id, MANUAL_TRIAGE, [output], outbox=True))
         return output, petition_text(petition.title, petition.content), case.category
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
+from routing.cases.database import transient
 from routing.cases.models import RoutedCase
 from routing.cases.service import CaseUnknown, NotWaiting, Output, report_forbids
 from routing.deps import StateDep
-from routing.errors import CaseNotFound, CaseNotWaiting
+from routing.errors import CaseNotFound, CaseNotWaiting, DatabaseUnavailable
 from routing.rules import Rule
 from routing.triage.schemas import TriageAssign, TriageAssigned, TriageItem, TriageList
 from routing.units.schemas import UnitRead
@@ -76,6 +78,7 @@ async def list_triage(state: StateDep) -> TriageList:
         404: {"description": "Routing has no such case"},
         409: {"description": "The case is not waiting in triage"},
         422: {"description": "Unknown or inactive unit, or one a report may not go to (Art. 30)"},
+        503: {"description": "Routing's database is unreachable; nothing was changed"},
     },
 )
 async def assign(case_id: str, body: TriageAssign, state: StateDep) -> TriageAssigned:
@@ -110,9 +113,13 @@ async def assign(case_id: str, body: TriageAssign, state: StateDep) -> TriageAss
             raise CaseNotFound(str(exc)) from exc
         except NotWaiting as exc:
             raise CaseNotWaiting(str(exc)) from exc
-        # Committed first, then published (retrying while Kafka refuses, like the agents); a
-        # process that dies in between leaves the case assigned without its event: see README.
-        await router_.publish(output)
+        except SQLAlchemyError as exc:
+            if transient(exc):
+                raise DatabaseUnavailable(f"routing's database is unreachable: {type(exc).__name__}") from exc
+            raise
+        # The decision and its CaseAssigned were committed together (the outbox); published now,
+        # retrying while Kafka refuses. A process that dies in between publishes it at start.
+        await router_.publish_all(output.event.id, [output])
     written = False
     if label:
         await asyncio.to_thread(append_training_row, state.training_data_path, text, label)

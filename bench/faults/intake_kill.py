@@ -1,0 +1,64 @@
+"""kill -9 of intake during load: every petition answered 201 is assigned exactly once.
+
+    .venv/bin/python bench/faults/intake_kill.py                   # 100/s for 60 s, kill at 20 s
+    .venv/bin/python bench/faults/intake_kill.py --rate 300 --kills 3
+
+Starts a broker, intake and routing of its own, registers petitions at --rate, kills intake with
+SIGKILL --kills times (restarting it at once each time: the restart is part of the outage), then
+waits for the assignments and prints, from the case.assigned topic and from intake's own API:
+sent, acknowledged, delivered, duplicated, lost. Requests cut off by the kill are not
+acknowledged; their cases may or may not exist (the client cannot know), which is why clients
+send an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchlib import BenchSuite, TopicWatcher, machine_line  # noqa: E402
+from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic  # noqa: E402
+from xinfang_common.topics import CASE_ASSIGNED  # noqa: E402
+
+
+def scenario(*, rate: float, duration: float, kills: int, settle_seconds: float, data: str | None = None) -> bool:
+    """Run it; True when nothing acknowledged was lost or doubled."""
+    with BenchSuite(services=("intake", "routing")) as suite:
+
+        def crash() -> None:
+            suite.kill("intake")
+            suite.restart("intake")
+
+        faults = [Fault(duration * (i + 1) / (kills + 1), f"kill -9 intake #{i + 1}", crash) for i in range(kills)]
+        with TopicWatcher(suite.bootstrap, CASE_ASSIGNED.name) as assigned:
+            run = asyncio.run(load_with_faults(suite, faults, rate=rate, duration=duration, data=data))
+            for line in run.report():
+                print(line)
+            waited = settle([assigned], run.acked_ids(), settle_seconds)
+            print(f"settled in {waited:.1f} s")
+            topic = tally_topic("case.assigned topic", assigned, run)
+        view = intake_view(suite, run.acked_ids())
+        print_tally("intake's view (GET /v1/petitions/{id})", view, len(run.load.outcomes))
+    return topic.lost == topic.duplicated == view.lost == view.duplicated == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=180.0, help="seconds to wait for assignments")
+    parser.add_argument("--data", help="complaints folder (default ../shared/data/complaints)")
+    args = parser.parse_args()
+    print(machine_line())
+    ok = scenario(rate=args.rate, duration=args.duration, kills=args.kills, settle_seconds=args.settle, data=args.data)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

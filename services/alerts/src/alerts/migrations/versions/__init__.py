@@ -1,0 +1,1 @@
+"""Alerts's revisions, oldest first (0001, 0002, ...)."""

@@ -1,0 +1,1 @@
+"""Intake's revisions, oldest first (0001, 0002, ...)."""

@@ -1,0 +1,1 @@
+"""Reporting's revisions, oldest first (0001, 0002, ...)."""

@@ -1,0 +1,1 @@
+"""Routing's revisions, oldest first (0001, 0002, ...)."""
