@@ -293,7 +293,13 @@ class BenchSuite:
         self.suite = Suite(specs, self.var_dir / "logs", extra_env={"XINFANG_LOG_LEVEL": "WARNING"})
         self.urls = {spec.name: spec.url for spec in specs}
         self.suite.start()
-        self.suite.wait_ready(timeout=240)
+        try:
+            self.suite.wait_ready(timeout=240)
+        except (TimeoutError, RuntimeError):
+            for name in self.urls:
+                print(f"----- {name} (last lines) -----\n{self.log_tail(name)}", file=sys.stderr)
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stop everything we started; remove the folder unless asked to keep it."""

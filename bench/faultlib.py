@@ -19,6 +19,10 @@ from benchlib import BenchSuite, PetitionSource, Tally, TopicWatcher, load_compl
 from load import LoadResult, Outcome, run_load
 
 
+WARMUP = 20
+"""Petitions registered before each scenario's load (connections, caches), not counted in it."""
+
+
 @dataclass(frozen=True)
 class Fault:
     """Something done to the suite ``at`` seconds into the load (in a thread; it may block)."""
@@ -73,7 +77,7 @@ async def load_with_faults(
     source = PetitionSource(load_complaints(data))
     url = f"{suite.urls['intake']}/v1/petitions"
     headers = {"Authorization": f"Bearer {suite.admin_token()}"}
-    await run_load(url, source, headers=headers, count=20, connections=2)  # warm-up, not counted
+    await run_load(url, source, headers=headers, count=WARMUP, connections=2)  # not counted
     run = FaultRun(LoadResult())
 
     async def inject(started: float) -> None:
@@ -106,22 +110,34 @@ def settle(watchers: Sequence[TopicWatcher], keys: set[str], timeout: float) -> 
     return time.monotonic() - start
 
 
-def intake_view(suite: BenchSuite, case_ids: set[str]) -> Tally:
-    """What intake itself shows: each acknowledged case stored, assigned, with one assignment in
-    its timeline. Delivered = shows its unit; duplicated = two or more "assigned" entries."""
+def intake_view(suite: BenchSuite, case_ids: set[str], timeout: float = 120.0) -> Tally:
+    """What intake itself shows: each acknowledged case stored and assigned, with one assignment in
+    its timeline. Delivered = shows its unit (polled until ``timeout``, since intake applies the
+    assignment from the topic a little after it is published); duplicated = two or more
+    "assigned" entries in the timeline."""
     tally = Tally(acknowledged=len(case_ids))
+    waiting = set(case_ids)
+    statuses: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
     with suite.client(timeout=30) as client:
-        for case_id in sorted(case_ids):
-            response = client.get(f"{suite.urls['intake']}/v1/petitions/{case_id}")
-            if response.status_code != 200:
-                tally.notes.append(f"{case_id}: GET answered {response.status_code}")
-                continue
-            body: dict[str, Any] = response.json()
-            assignments = [e for e in body.get("timeline", []) if e.get("kind") == "assigned"]
-            if body.get("assigned_unit"):
+        while waiting:
+            for case_id in sorted(waiting):
+                response = client.get(f"{suite.urls['intake']}/v1/petitions/{case_id}")
+                statuses[case_id] = response.status_code
+                if response.status_code != 200:
+                    continue
+                body: dict[str, Any] = response.json()
+                if not body.get("assigned_unit"):
+                    continue
+                waiting.discard(case_id)
                 tally.delivered += 1
-            if len(assignments) > 1:
-                tally.duplicated += 1
+                if sum(1 for e in body.get("timeline", []) if e.get("kind") == "assigned") > 1:
+                    tally.duplicated += 1
+            if waiting and time.monotonic() < deadline:
+                time.sleep(1)
+            else:
+                break
+    tally.notes.extend(f"{case_id}: not assigned (GET answered {statuses.get(case_id)})" for case_id in sorted(waiting))
     tally.lost = tally.acknowledged - tally.delivered
     return tally
 
@@ -161,5 +177,10 @@ def wait_for_counts(suite: BenchSuite, expected: dict[str, int], timeout: float)
 def tally_topic(name: str, watcher: TopicWatcher, run: FaultRun) -> Tally:
     """Tally one topic's events against the acknowledged cases, and print it."""
     tally = tally_facts(run.acked_ids(), watcher, len(run.load.outcomes))
+    missing = sorted(o.sent - run.load.started for o in run.load.acked if o.case_id not in watcher.by_key)
+    if missing:
+        tally.notes.append(
+            f"the {len(missing)} lost cases were sent between t+{missing[0]:.1f} s and t+{missing[-1]:.1f} s"
+        )
     print_tally(name, tally, len(run.load.outcomes))
     return tally

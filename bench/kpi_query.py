@@ -27,10 +27,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from reporting.cli import rebuild_database
 from reporting.config import ReportingSettings
 from reporting.main import create_app
 from reporting.readmodel.database import Database
-from reporting.readmodel.models import Base, CaseFact, Unit
+from reporting.readmodel.models import CaseFact, Unit
+from xinfang_common.migrate import downgrade
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.auth import test_auth_settings as auth_settings
@@ -194,9 +196,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'reporting.db'}"
+    rebuild_database(url)  # drops what an earlier run left, then migrates to head
     database = Database(url)
-    Base.metadata.drop_all(database.engine)
-    database.create_tables()
     seconds = load(database, args.cases, args.seed)
     print(f"{database.backend}: loaded {args.cases:,} cases in {seconds:.0f} s")
     database.close()
@@ -205,9 +206,7 @@ def main() -> None:
     for name, (p50, p95, cases) in results.items():
         print(f"{name:<34} {cases:>9,} {p50:>8.0f} {p95:>8.0f}")
     if not args.keep:
-        cleanup = Database(url)
-        Base.metadata.drop_all(cleanup.engine)
-        cleanup.close()
+        downgrade(url, "reporting.migrations", "base")
         for path in folder.glob("*"):
             os.remove(path)
         folder.rmdir()

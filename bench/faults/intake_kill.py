@@ -20,30 +20,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import BenchSuite, TopicWatcher, machine_line  # noqa: E402
+from benchlib import BenchSuite, Tally, TopicWatcher, machine_line  # noqa: E402
 from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic  # noqa: E402
 from xinfang_common.topics import CASE_ASSIGNED  # noqa: E402
 
 
-def scenario(*, rate: float, duration: float, kills: int, settle_seconds: float, data: str | None = None) -> bool:
-    """Run it; True when nothing acknowledged was lost or doubled."""
-    with BenchSuite(services=("intake", "routing")) as suite:
+def scenario(
+    suite: BenchSuite, *, rate: float, duration: float, kills: int, settle_seconds: float, data: str | None = None
+) -> tuple[Tally, Tally]:
+    """Run it on a suite of our own with intake and routing; (topic tally, intake's view)."""
 
-        def crash() -> None:
-            suite.kill("intake")
-            suite.restart("intake")
+    def crash() -> None:
+        suite.kill("intake")
+        suite.restart("intake")
 
-        faults = [Fault(duration * (i + 1) / (kills + 1), f"kill -9 intake #{i + 1}", crash) for i in range(kills)]
-        with TopicWatcher(suite.bootstrap, CASE_ASSIGNED.name) as assigned:
-            run = asyncio.run(load_with_faults(suite, faults, rate=rate, duration=duration, data=data))
-            for line in run.report():
-                print(line)
-            waited = settle([assigned], run.acked_ids(), settle_seconds)
-            print(f"settled in {waited:.1f} s")
-            topic = tally_topic("case.assigned topic", assigned, run)
-        view = intake_view(suite, run.acked_ids())
-        print_tally("intake's view (GET /v1/petitions/{id})", view, len(run.load.outcomes))
-    return topic.lost == topic.duplicated == view.lost == view.duplicated == 0
+    faults = [Fault(duration * (i + 1) / (kills + 1), f"kill -9 intake #{i + 1}", crash) for i in range(kills)]
+    with TopicWatcher(suite.bootstrap, CASE_ASSIGNED.name) as assigned:
+        run = asyncio.run(load_with_faults(suite, faults, rate=rate, duration=duration, data=data))
+        for line in run.report():
+            print(line)
+        waited = settle([assigned], run.acked_ids(), settle_seconds)
+        print(f"settled in {waited:.1f} s")
+        topic = tally_topic("case.assigned topic", assigned, run)
+    view = intake_view(suite, run.acked_ids(), timeout=settle_seconds)
+    print_tally("intake's view (GET /v1/petitions/{id})", view, len(run.load.outcomes))
+    return topic, view
 
 
 def main() -> int:
@@ -55,7 +56,11 @@ def main() -> int:
     parser.add_argument("--data", help="complaints folder (default ../shared/data/complaints)")
     args = parser.parse_args()
     print(machine_line())
-    ok = scenario(rate=args.rate, duration=args.duration, kills=args.kills, settle_seconds=args.settle, data=args.data)
+    with BenchSuite(services=("intake", "routing")) as suite:
+        topic, view = scenario(
+            suite, rate=args.rate, duration=args.duration, kills=args.kills, settle_seconds=args.settle, data=args.data
+        )
+    ok = topic.lost == topic.duplicated == view.lost == view.duplicated == 0 and topic.acknowledged > 0
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -4,7 +4,7 @@
 # server is PID 1 and receives SIGTERM itself).
 #
 # The migration command is `xinfang-<service>-migrate` (XINFANG_SERVICE is set by each
-# Dockerfile). Until a service ships one, its tables are created by the service at start.
+# Dockerfile); it is idempotent, and replicas starting together migrate once (advisory lock).
 # Migrations run only before the HTTP server (`uvicorn ...`), not before one-shot commands such
 # as the topics job; XINFANG_MIGRATE=false skips them (e.g. when a separate Job runs them).
 set -eu

@@ -22,7 +22,12 @@ def suite(
     running = Suite(
         suite_specs(root, var_dir, suite_kafka_broker, ports),
         var_dir / "logs",
-        extra_env={"XINFANG_LOG_JSON": "false", "XINFANG_LOG_LEVEL": "INFO"},
+        # A module may set SUITE_ENV to run its suite with settings of its own.
+        extra_env={
+            "XINFANG_LOG_JSON": "false",
+            "XINFANG_LOG_LEVEL": "INFO",
+            **getattr(request.module, "SUITE_ENV", {}),
+        },
     )
     running.start()
     try:

@@ -1,5 +1,6 @@
 """Fixtures shared by the routing tests."""
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,34 @@ def _routing_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test's database and training data out of the working directory."""
     monkeypatch.setenv("ROUTING_DATABASE_URL", f"sqlite:///{tmp_path / 'routing.db'}")
     monkeypatch.setenv("ROUTING_TRAINING_DATA_PATH", str(tmp_path / "training.csv"))
+
+
+@pytest.fixture
+def routing_group(kafka_broker: str) -> str:
+    """A new routing consumer group that starts at the current end of every topic routing reads.
+
+    The broker is shared with other tests (and grows with every run): a group reading from the
+    earliest offset would first route every petition ever sent to it.
+    """
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.admin import OffsetSpec
+
+    from routing.agents import CONSUMED
+
+    group = f"routing-test-{uuid.uuid4().hex[:12]}"
+    probe = KafkaConsumer(bootstrap_servers=kafka_broker, group_id=None)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+    try:
+        partitions = [
+            TopicPartition(spec.name, p)
+            for spec in CONSUMED
+            for p in sorted(probe.partitions_for_topic(spec.name) or ())
+        ]
+        admin.reset_group_offsets(group, dict.fromkeys(partitions, OffsetSpec.LATEST))
+    finally:
+        admin.close()
+        probe.close()
+    return group
 
 
 @pytest.fixture

@@ -45,6 +45,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Alembic says at INFO which dialect it uses and every difference it compares; this module logs
+# the one line that matters (from which revision to which), so keep Alembic to its warnings.
+for _chatty in ("alembic.runtime.migration", "alembic.runtime.plugins", "alembic.autogenerate"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 VERSION_TABLE = "alembic_version"
 
@@ -217,8 +221,8 @@ def _adopt_unversioned(connection: Connection, config: Config, package: str) -> 
         raise MigrationRefused(
             f"{package}: the database has tables but no {VERSION_TABLE} table (it was created before "
             f"migrations existed) and they differ from this version's models: {listed}{more}. "
-            "Refusing to guess: migrate it by hand and stamp it (xinfang-<service>-migrate stamp "
-            "<revision>), or, if its content is disposable, empty it and start again."
+            f"Refusing to guess: migrate it by hand and stamp it (xinfang-{package.split('.')[0]}-migrate "
+            "stamp <revision>), or, if its content is disposable, empty it and start again."
         )
     head = ScriptDirectory.from_config(config).get_current_head()
     log.warning(
@@ -244,8 +248,8 @@ def _engine_for(database: str | Engine) -> Iterator[Engine]:
 def upgrade_to_head(database: str | Engine, package: str) -> None:
     """Bring the database (a URL, or the service's engine) to the latest revision of ``package``.
 
-    Safe to call from every replica at once (PostgreSQL serialises them with an advisory lock)
-    and on every start (at head it does nothing). A database made by ``create_all`` before
+    Safe to call from every replica at once (an advisory lock on PostgreSQL, a lock file beside a
+    SQLite file) and on every start (at head it does nothing). A database made by ``create_all`` before
     migrations existed is stamped when it matches the models, refused otherwise.
     """
     with _engine_for(database) as engine, _migration_connection(engine, package) as connection:
@@ -292,8 +296,13 @@ def new_revision(package: str, message: str) -> None:
         engine.dispose()
 
 
-def main(package: str, database_url: str, argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``xinfang-<service>-migrate``: upgrade (the default) or inspect the database."""
+def main(
+    package: str, database_url: str, argv: Sequence[str] | None = None, *, refused_hint: str = ""
+) -> int:
+    """Entry point of ``xinfang-<service>-migrate``: upgrade (the default) or inspect the database.
+
+    ``refused_hint`` is added to the message when an unversioned, different schema is refused.
+    """
     from xinfang_common.logging import configure_logging
 
     service = package.split(".")[0]
@@ -328,6 +337,6 @@ def main(package: str, database_url: str, argv: Sequence[str] | None = None) -> 
         else:
             new_revision(package, args.message)
     except MigrationRefused as exc:
-        log.error("%s", exc)
+        log.error("%s", f"{exc} {refused_hint}".strip())
         return 1
     return 0

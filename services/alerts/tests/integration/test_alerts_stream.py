@@ -88,6 +88,8 @@ def settings(tmp_path: Path, **overrides: Any) -> AlertsSettings:
         "delivery_backoff_seconds": 0.2,
         # The shared broker holds thousands of other tests' cases: start at the end of the topics.
         "start_at_latest": True,
+        # Digests on the real clock would reach these tests' webhooks too (see test_alerts_digest.py).
+        "digest_time": None,
     }
     values.update(overrides)
     return AlertsSettings(**values)

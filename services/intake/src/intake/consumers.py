@@ -20,13 +20,14 @@ from intake.access.units import apply_unit_changed
 from intake.db import Base
 from intake.errors import PetitionNotFound
 from intake.imports.service import apply_imported_assignment
-from intake.petitions.links import apply_case_linked
+from intake.petitions.links import apply_case_linked, apply_triage_queued
 from intake.petitions.service import apply_case_assigned, apply_deadline_scheduled
 from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event, utcnow
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.topics import (
     CASE_ASSIGNED,
     CASE_LINKED,
+    CASE_TRIAGED,
     DEADLINE_SCHEDULED,
     INTAKE,
     UNIT_CHANGED,
@@ -53,6 +54,7 @@ HANDLERS: dict[str, tuple[TopicSpec, Applier]] = {
     DEADLINE_SCHEDULED.name: (DEADLINE_SCHEDULED, _deadline),
     UNIT_CHANGED.name: (UNIT_CHANGED, apply_unit_changed),
     CASE_LINKED.name: (CASE_LINKED, apply_case_linked),
+    CASE_TRIAGED.name: (CASE_TRIAGED, apply_triage_queued),
 }
 """The topics intake consumes, and how each event is applied to the case."""
 

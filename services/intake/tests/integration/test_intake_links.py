@@ -1,7 +1,7 @@
 """Repeats linked by routing, and a matter final after recheck declined on sight (Art. 36)."""
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from intake.consumers import apply_message
 from intake.outbox import OutboxMessage
 from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.events import example_event
-from xinfang_common.topics import CASE_ASSIGNED, CASE_DECLINED, CASE_LINKED
+from xinfang_common.topics import CASE_ASSIGNED, CASE_DECLINED, CASE_LINKED, CASE_TRIAGED
 
 pytestmark = pytest.mark.database
 
@@ -91,3 +91,37 @@ def test_a_link_for_an_unknown_case_cannot_be_applied(client: TestClient) -> Non
 
     with pytest.raises(PetitionNotFound):
         apply(client, CASE_LINKED.name, linked("no-such-case", "repeat"))
+
+
+def test_triage_waits_for_a_person_then_the_manual_assignment_routes_the_case(
+    client: TestClient, petition_body: Callable[..., dict[str, Any]]
+) -> None:
+    created = client.post("/v1/petitions", json=petition_body()).json()
+    case_id, code = created["id"], created["tracking_code"]
+    now = datetime.now(UTC)
+    first = example_event(CASE_ASSIGNED, case_id, assigned_at=now - timedelta(minutes=5))
+    assert apply(client, CASE_ASSIGNED.name, first) == "applied"
+    reason = "430104-zjj objected that the matter is not its own: “不属于本单位”. second objection."
+    queued = example_event(CASE_TRIAGED, case_id, reason=reason, at=now)
+    assert apply(client, CASE_TRIAGED.name, queued) == "applied"
+
+    case = client.get(f"/v1/petitions/{case_id}").json()
+    assert case["status"] == "triage"
+    assert case["assigned_unit"] is None
+    assert case["timeline"][-1]["detail"]["reason"] == reason
+    tracked = client.get(f"/v1/track/{code}").json()
+    assert tracked["status_text"] == "正在确定承办单位"
+    assert "objected" not in str(tracked)
+    assert "不属于本单位" not in str(tracked)
+
+    manual = example_event(
+        CASE_ASSIGNED, case_id, rule="manual-triage", assigned_at=now + timedelta(minutes=1)
+    )
+    assert apply(client, CASE_ASSIGNED.name, manual) == "applied"
+    assert client.get(f"/v1/petitions/{case_id}").json()["status"] == "routed"
+    # A triage event older than the assignment in force (cross-topic reordering) changes nothing.
+    stale = example_event(CASE_TRIAGED, case_id, reason="old", at=now - timedelta(minutes=10))
+    assert apply(client, CASE_TRIAGED.name, stale) == "applied"
+    case = client.get(f"/v1/petitions/{case_id}").json()
+    assert case["status"] == "routed"
+    assert case["timeline"][-1]["kind"] == "triage_ignored"

@@ -34,6 +34,7 @@ ALLOWED: dict[PetitionStatus, list[Action]] = {
     S.ACCEPTED: [A.EXTEND, A.REPLY],
     S.DECLINED: [A.CLOSE],
     S.OBJECTED: [],
+    S.TRIAGE: [],
     S.REPLIED: [A.CLOSE],
     S.REVIEW_REQUESTED: [A.REVIEW_REPLY],
     S.REVIEWED: [A.CLOSE],
@@ -152,5 +153,5 @@ def test_a_claim_reply_needs_an_outcome_and_others_may_omit_it() -> None:
 
 @pytest.mark.parametrize("status", PetitionStatus, ids=lambda s: s.value)
 def test_routing_decisions_never_regress_a_case_the_unit_has_taken_on(status: PetitionStatus) -> None:
-    expected = status in {S.REGISTERED, S.ROUTED, S.OBJECTED}
+    expected = status in {S.REGISTERED, S.ROUTED, S.OBJECTED, S.TRIAGE}
     assert accepts_assignment(status) is expected

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from routing.org_tree import OrgTree
 from routing.state import RoutingState
+from xinfang_common.auth import Principal, Role, require_roles
 
 
 def get_state(request: Request) -> RoutingState:
@@ -23,3 +24,10 @@ def get_org_tree(request: Request) -> OrgTree:
 
 OrgTreeDep = Annotated[OrgTree, Depends(get_org_tree)]
 StateDep = Annotated[RoutingState, Depends(get_state)]
+
+AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+"""Changing the organisation tree is for administrators."""
+TriagerDep = Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.ADMIN))]
+"""Petition office staff (registrars) choose the unit of a case routing could not decide."""
+TriageReaderDep = Annotated[Principal, Depends(require_roles(Role.REGISTRAR, Role.SUPERVISOR, Role.ADMIN))]
+StaffDep = Annotated[Principal, Depends(require_roles(*Role))]

@@ -29,6 +29,7 @@ from routing.triage.endpoints import router as triage_router
 from routing.units.endpoints import router as units_router
 from routing.units.follower import UnitFollower
 from routing.units.registry import UnitRegistry
+from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.events import UnitChanged
@@ -67,8 +68,12 @@ def _policy(settings: RoutingSettings) -> RoutingPolicy:
     )
 
 
-def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | None = None) -> FastAPI:
-    """Build the routing app; a bad org tree, rules or model file raises here, before serving."""
+def create_app(
+    settings: RoutingSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """Build the routing app; a bad org tree, rules or model file, or no token key, raises here."""
     configure_logging(SERVICE)
     settings = settings or RoutingSettings()
     kafka = kafka or KafkaSettings()
@@ -154,6 +159,7 @@ def create_app(settings: RoutingSettings | None = None, kafka: KafkaSettings | N
     )
     app.state.routing = state
     app.state.faust_app = faust_app
+    install_auth(app.state, auth or AuthSettings())
     install_error_handlers(app)
     install_tracing(app)  # before the routers: it adds an app-wide dependency
     install_observability(

@@ -20,6 +20,7 @@ from routing.units.registry import UnitRegistry
 from xinfang_common.cloudevents import CloudEvent, build_event, decode_event, utcnow
 from xinfang_common.events import CaseAssigned, CaseLinked, PetitionRegistered, TriageQueued
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import (
@@ -38,13 +39,17 @@ MakeRegistered = Callable[..., CloudEvent[PetitionRegistered]]
 
 @pytest.fixture
 def routing(
-    kafka_broker: str, demo_tree_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: str,
+    routing_group: str,
+    demo_tree_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
     monkeypatch.setenv("XINFANG_KAFKA_BOOTSTRAP_SERVERS", kafka_broker)
     monkeypatch.setenv("ROUTING_ORG_TREE_PATH", str(demo_tree_path))
-    monkeypatch.setenv("ROUTING_CONSUMER_GROUP", f"routing-test-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("ROUTING_CONSUMER_GROUP", routing_group)
     monkeypatch.setenv("XINFANG_STREAM_DATA_DIR", str(tmp_path / "faust"))
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=bearer()) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, client.get("/readyz").json()

@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 from routing.main import create_app
 from xinfang_common.cloudevents import CloudEvent, decode_event, derived_event_id
 from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.kafka_reader import read_messages
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
 
@@ -22,15 +23,16 @@ MakeRegistered = Callable[..., CloudEvent[PetitionRegistered]]
 
 
 @pytest.fixture
-def routing(kafka_broker: str, demo_tree_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def routing(
+    kafka_broker: str, routing_group: str, demo_tree_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
     """The routing service, lifespan and all, configured through its environment variables."""
     monkeypatch.setenv("XINFANG_KAFKA_BOOTSTRAP_SERVERS", kafka_broker)
     monkeypatch.setenv("ROUTING_ORG_TREE_PATH", str(demo_tree_path))
-    # Its own consumer group, so that a routing process elsewhere on a shared broker does not
-    # take the partitions. Reading from the earliest offset, it also routes older petitions on
-    # the topic: with the demo tree that yields the same decisions and event ids as the real one.
-    monkeypatch.setenv("ROUTING_CONSUMER_GROUP", f"routing-test-{uuid.uuid4().hex[:12]}")
-    with TestClient(create_app()) as client:
+    # Its own consumer group, starting at the topics' end, so that a routing process elsewhere
+    # on a shared broker does not take the partitions and older petitions are not replayed.
+    monkeypatch.setenv("ROUTING_CONSUMER_GROUP", routing_group)
+    with TestClient(create_app(), headers=bearer()) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, client.get("/readyz").json()

@@ -21,9 +21,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import OffsetSpec
 
-from routing.agents import CONSUMED
 from xinfang_common.cloudevents import CloudEvent, decode_event
 from xinfang_common.devrun import ServiceSpec, Suite, suite_specs
 from xinfang_common.events import CaseAssigned, PetitionRegistered
@@ -99,19 +97,10 @@ def assigned_reader(kafka_broker: str) -> Iterator[KafkaConsumer]:
 
 @pytest.fixture
 def workers(
-    kafka_broker: str, database_url: str, admin: KafkaAdminClient, tmp_path: Path
+    kafka_broker: str, routing_group: str, database_url: str, tmp_path: Path
 ) -> Iterator[tuple[Suite, str]]:
     """Two routing processes in a new consumer group that starts at the end of every topic."""
-    group = f"routing-scaling-{uuid.uuid4().hex[:12]}"
-    # Other tests share this broker: the group begins where the topics end now, so the
-    # workers see only this test's petitions (routing has no "start at the end" setting).
-    probe = KafkaConsumer(bootstrap_servers=kafka_broker, group_id=None)
-    try:
-        starts = {tp: OffsetSpec.LATEST for spec in CONSUMED for tp in _end_offsets(probe, spec.name)}
-    finally:
-        probe.close()
-    admin.reset_group_offsets(group, starts)
-
+    group = routing_group  # starts at the end of the topics: other tests share this broker
     root = repo_root(Path(__file__).resolve())
     (base,) = [spec for spec in suite_specs(root, tmp_path, kafka_broker) if spec.name == "routing"]
     specs = [

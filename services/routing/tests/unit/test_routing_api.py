@@ -10,6 +10,7 @@ from routing.config import RoutingSettings
 from routing.main import create_app
 from routing.org_tree import OrgTreeError
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
 from xinfang_common.topics import PETITION_REGISTERED
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +26,9 @@ async def client(demo_tree_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
         RoutingSettings(org_tree_path=demo_tree_path), KafkaSettings(bootstrap_servers="127.0.0.1:1")
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://routing", headers=bearer()
+    ) as http:
         yield http
 
 

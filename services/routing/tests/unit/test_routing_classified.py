@@ -20,6 +20,7 @@ from routing.rules import CategoryGuess, GuessOutcome, Rule, decide
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.events import CaseAssigned, PetitionRegistered, TriageQueued
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
 
 Make = Callable[..., PetitionRegistered]
 MakeRegistered = Callable[..., CloudEvent[PetitionRegistered]]
@@ -232,7 +233,9 @@ async def client_with_model(demo_tree_path: Path, tiny_model_file: Path) -> Asyn
         org_tree_path=demo_tree_path, classifier_model_path=tiny_model_file, classifier_min_confidence=0.0
     )
     app = create_app(settings, NO_BROKER)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://routing", headers=bearer()
+    ) as http:
         yield http
 
 
@@ -270,7 +273,9 @@ async def test_preview_uses_the_classifier_for_a_petition_without_category(
 @pytest.mark.anyio
 async def test_without_a_model_the_classifier_endpoint_says_none_is_loaded(demo_tree_path: Path) -> None:
     app = create_app(RoutingSettings(org_tree_path=demo_tree_path), NO_BROKER)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://routing", headers=bearer()
+    ) as http:
         body = (await http.get("/v1/classifier")).json()
 
     assert body == {

@@ -17,6 +17,7 @@ from routing.state import RoutingState
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.events import CaseAssigned, PetitionRegistered, UnitChanged
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.auth import bearer
 
 pytestmark = pytest.mark.anyio
 MakeRegistered = Callable[..., CloudEvent[PetitionRegistered]]
@@ -64,7 +65,9 @@ def app(demo_tree_path: Path, tmp_path: Path, recorder: Recorder) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://routing") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://routing", headers=bearer()
+    ) as http:
         yield http
 
 
@@ -212,3 +215,21 @@ async def test_triage_assign_errors(
     assert shielded.status_code == 422
     assert "Art. 30" in shielded.json()["fields"][0]["reason"]
     assert no_note.status_code == 422
+
+
+async def test_changing_units_and_triage_need_the_right_role(app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as anonymous:
+        assert (await anonymous.put("/v1/units/430104-sthj", json=NEW_UNIT)).status_code == 401
+        assert (await anonymous.get("/v1/triage")).status_code == 401
+        assert (await anonymous.get("/v1/units")).status_code == 200
+    handler = bearer("430104-zjj", "handler")
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing", headers=handler) as staff:
+        assert (await staff.put("/v1/units/430104-sthj", json=NEW_UNIT)).status_code == 403
+        assert (await staff.get("/v1/triage")).status_code == 403
+        assigned = await staff.post("/v1/triage/tr-1/assign", json={"unit_code": "430104-zjj", "note": "n"})
+        assert assigned.status_code == 403
+    registrar = bearer("430100-xfj", "registrar")
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing", headers=registrar) as office:
+        assert (await office.get("/v1/triage")).status_code == 200
+        assert (await office.put("/v1/units/430104-sthj", json=NEW_UNIT)).status_code == 403

@@ -28,6 +28,10 @@ POSTGRES_ENV = "XINFANG_TEST_DATABASE_URL"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Apps built in tests from their environment verify the tokens xinfang_common.testing.auth signs.
+    from xinfang_common.testing.auth import TEST_JWT_KEY
+
+    os.environ.setdefault("XINFANG_AUTH_JWT_KEY", TEST_JWT_KEY)
     config.addinivalue_line("markers", "kafka: talks to a real Kafka broker")
     config.addinivalue_line("markers", "database: talks to a real database")
     config.addinivalue_line("markers", "e2e: runs the services as separate processes")

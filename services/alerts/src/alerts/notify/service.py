@@ -107,9 +107,9 @@ def record_alert_in(engine: Engine, event: CloudEvent[AlertRaised]) -> bool:
 # --- open deadlines, for the digests ---------------------------------------------------------
 
 
-def _mirror_rows(states: Iterable[CaseState], now: datetime) -> list[OpenDeadline]:
+def _mirror_rows(states: Iterable[CaseState], now: datetime) -> list[dict[str, Any]]:
     return [
-        OpenDeadline(
+        dict(
             deadline_id=deadline_id(state.case_id, kind),
             case_id=state.case_id,
             kind=kind.value,
@@ -127,16 +127,16 @@ def _mirror_rows(states: Iterable[CaseState], now: datetime) -> list[OpenDeadlin
     ]
 
 
-def store_deadlines(engine: Engine, rows: Iterable[OpenDeadline]) -> None:
-    """Insert or update each deadline, never going back to an older version."""
+def store_deadlines(engine: Engine, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert or update each deadline (the columns of ``OpenDeadline``), never back to an older version."""
     with Session(engine) as session:
         for row in rows:
-            current = session.get(OpenDeadline, row.deadline_id)
+            current = session.get(OpenDeadline, row["deadline_id"])
             if current is None:
-                session.add(row)
-            elif current.version <= row.version:
-                for column in OpenDeadline.__table__.columns:
-                    setattr(current, column.key, getattr(row, column.key))
+                session.add(OpenDeadline(**row))
+            elif current.version <= row["version"]:
+                for column, value in row.items():
+                    setattr(current, column, value)
         session.commit()
 
 
@@ -159,12 +159,12 @@ class DeadlineMirror:
         rows = [
             row
             for row in _mirror_rows(states, self._clock())
-            if self._versions.get(row.deadline_id) != row.version
+            if self._versions.get(row["deadline_id"]) != row["version"]
         ]
         if rows:
             await asyncio.to_thread(store_deadlines, self._engine, rows)
             for row in rows:
-                self._versions[row.deadline_id] = row.version
+                self._versions[row["deadline_id"]] = row["version"]
         self.copied.set()
         return len(rows)
 

@@ -38,6 +38,8 @@ class PetitionStatus(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     OBJECTED = "objected"
+    TRIAGE = "triage"
+    """Routing could not decide (unsure classifier, a second objection, no lawful unit): a person will."""
     REPLIED = "replied"
     REVIEW_REQUESTED = "review_requested"
     REVIEWED = "reviewed"
@@ -87,7 +89,7 @@ TRANSITIONS: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
 """Every legal (status, action) pair and the status it leads to; guards below narrow them."""
 
 ROUTABLE: frozenset[PetitionStatus] = frozenset(
-    {PetitionStatus.REGISTERED, PetitionStatus.ROUTED, PetitionStatus.OBJECTED}
+    {PetitionStatus.REGISTERED, PetitionStatus.ROUTED, PetitionStatus.OBJECTED, PetitionStatus.TRIAGE}
 )
 """Statuses in which a routing decision (CaseAssigned) still applies to the case."""
 

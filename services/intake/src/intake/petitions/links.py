@@ -1,4 +1,5 @@
-"""Repeat petitions linked by routing, and the finality of a matter closed after recheck (Art. 36).
+"""Routing's other verdicts on a case: repeat links, the finality of a matter closed after recheck
+(Art. 36), and manual triage.
 
 A petition routing links to a matter already closed after a recheck (复核) is registered but
 not accepted: intake declines it itself, citing the final decision, as soon as it knows the
@@ -13,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from intake import outbox
 from intake.errors import PetitionNotFound
-from intake.petitions.lifecycle import PetitionStatus
+from intake.petitions.lifecycle import ROUTABLE, PetitionStatus
 from intake.petitions.models import Petition, TimelineEntry
 from intake.petitions.repository import PetitionRepository
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id, utcnow
 from xinfang_common.domain import LinkKind
-from xinfang_common.events import CaseDeclined, CaseLinked
+from xinfang_common.events import CaseDeclined, CaseLinked, TriageQueued
 from xinfang_common.topics import CASE_DECLINED
 
 ACTOR_INTAKE = "intake"
@@ -93,3 +94,35 @@ def decline_if_final(session: Session, petition: Petition, *, cause_event_id: st
         )
     )
     outbox.enqueue(session, topic=CASE_DECLINED.name, event=event)
+
+
+def apply_triage_queued(session: Session, event: CloudEvent[Any]) -> None:
+    """Routing handed the case to a person (in the caller's transaction).
+
+    Applied only when newer than the case's current assignment (the events come from two
+    topics, in any order); an older one is only noted. The reason stays for staff: it may
+    quote a unit's objection or the classifier's guess, so petitioners see neutral wording.
+    """
+    data: TriageQueued = event.data
+    repo = PetitionRepository(session)
+    petition = repo.get_for_update(data.case_id)
+    if petition is None:
+        raise PetitionNotFound(f"TriageQueued for unknown case {data.case_id}")
+    current = PetitionStatus(petition.status) in ROUTABLE and (
+        petition.assigned_at is None or data.at > petition.assigned_at
+    )
+    repo.add_timeline_entry(
+        TimelineEntry(
+            petition_id=petition.id,
+            at=data.at,
+            kind="triage" if current else "triage_ignored",
+            actor=ACTOR_ROUTING,
+            detail={"reason": data.reason, "event_id": event.id},
+        )
+    )
+    if current:
+        petition.status = PetitionStatus.TRIAGE
+        petition.assigned_unit_code = None
+        petition.assigned_unit_name = None
+        petition.assigned_at = None
+        petition.updated_at = utcnow()

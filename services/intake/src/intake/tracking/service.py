@@ -50,6 +50,7 @@ STATUS_TEXT: dict[PetitionStatus, str] = {
     PetitionStatus.ACCEPTED: "已受理，正在办理",
     PetitionStatus.DECLINED: "不予受理",
     PetitionStatus.OBJECTED: "正在重新转送有权处理的机关",
+    PetitionStatus.TRIAGE: "正在确定承办单位",
     PetitionStatus.REPLIED: "已出具处理意见",
     PetitionStatus.REVIEW_REQUESTED: "已请求复查，等待上一级机关答复",
     PetitionStatus.REVIEWED: "已出具复查意见",
@@ -63,6 +64,7 @@ _STEP_TEXT: dict[str, str] = {
     "accepted": "已受理",
     "declined": "不予受理",
     "objected": "承办单位认为不属于其职权范围，退回重新转送",
+    "triage": "正在确定承办单位",
     "replied": "已出具处理意见",
     "rated": "已评价",
     "review_requested": "已请求复查",
@@ -73,7 +75,16 @@ _STEP_TEXT: dict[str, str] = {
 }
 """Public wording of each timeline kind; kinds not listed (internal ones) are not shown."""
 
-_DEADLINE_TEXT: dict[DeadlineKind, str] = {DeadlineKind.ACCEPTANCE: "告知是否受理的期限"}
+_DEADLINE_TEXT: dict[DeadlineKind, str] = {
+    DeadlineKind.FORWARD: "转送、交办的期限",
+    DeadlineKind.ACCEPTANCE: "告知是否受理的期限",
+    DeadlineKind.COMPLETION: "出具处理意见的期限",
+    DeadlineKind.REVIEW_REQUEST: "可请求复查的期限",
+    DeadlineKind.REVIEW: "出具复查意见的期限",
+    DeadlineKind.RECHECK_REQUEST: "可请求复核的期限",
+    DeadlineKind.RECHECK: "出具复核意见的期限",
+}
+"""Deadlines the petitioner is shown; the unit's internal limits (objection) are not."""
 
 _REPLY_KINDS = frozenset(lifecycle.PAST_TENSE[a] for a in lifecycle.REPLY_ACTIONS)
 
@@ -165,6 +176,7 @@ def track(session: Session, *, code: str, now: datetime, calendar: HolidayCalend
                 due_at=d.due_at,
             )
             for d in petition.deadlines
+            if DeadlineKind(d.kind) in _DEADLINE_TEXT and not d.stopped
         ],
         reply=reply,
         next=NextSteps(

@@ -23,4 +23,8 @@ def main() -> int:
     from reporting.config import ReportingSettings
     from xinfang_common.migrate import main as migrate
 
-    return migrate(__name__, ReportingSettings().database_url)
+    return migrate(
+        __name__,
+        ReportingSettings().database_url,
+        refused_hint="The read model is rebuilt from the topics instead: `xinfang-reporting rebuild --yes`.",
+    )

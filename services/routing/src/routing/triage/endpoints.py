@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from routing.cases.database import transient
 from routing.cases.models import RoutedCase
 from routing.cases.service import CaseUnknown, NotWaiting, Output, report_forbids
-from routing.deps import StateDep
+from routing.deps import StateDep, TriagerDep, TriageReaderDep
 from routing.errors import CaseNotFound, CaseNotWaiting, DatabaseUnavailable
 from routing.rules import Rule
 from routing.triage.schemas import TriageAssign, TriageAssigned, TriageItem, TriageList
@@ -43,7 +43,7 @@ def _field_error(field: str, reason: str) -> RequestValidationError:
 
 
 @router.get("", summary="Cases waiting for a person to choose the unit, longest waiting first")
-async def list_triage(state: StateDep) -> TriageList:
+async def list_triage(state: StateDep, _: TriageReaderDep) -> TriageList:
     """Cases below the classifier's confidence, with a second objection, or that no rule could place."""
     assert state.router is not None
     service = state.router.service
@@ -81,7 +81,7 @@ async def list_triage(state: StateDep) -> TriageList:
         503: {"description": "Routing's database is unreachable; nothing was changed"},
     },
 )
-async def assign(case_id: str, body: TriageAssign, state: StateDep) -> TriageAssigned:
+async def assign(case_id: str, body: TriageAssign, state: StateDep, _: TriagerDep) -> TriageAssigned:
     """Assign the case; a category given (or the case's own) is appended to the training data."""
     router_ = state.router
     assert router_ is not None
