@@ -13,6 +13,7 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.settings import KafkaSettings
@@ -214,6 +217,54 @@ def _kafka(root: Path, action: str, port: int, data_dir: Path) -> None:
     subprocess.run(["bash", str(root / "deploy" / "local" / "kafka.sh"), action, *args], check=True)
 
 
+PROMETHEUS_PORT = 9090
+
+
+def find_prometheus(root: Path) -> str | None:
+    """A Prometheus server binary: on PATH, or the one `deploy/prometheus/promtool.sh fetch` keeps."""
+    found = shutil.which("prometheus")
+    if found:
+        return found
+    cache = Path(os.environ.get("XINFANG_TOOLS_CACHE", Path.home() / ".cache" / "xinfang" / "tools"))
+    cached = cache / "bin" / "prometheus-debian"
+    return str(cached) if os.access(cached, os.X_OK) else None
+
+
+def local_prometheus_config(root: Path, specs: list[ServiceSpec]) -> str:
+    """deploy/prometheus/prometheus.yml with the services at their local addresses."""
+    config = yaml.safe_load((root / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    ports = {spec.name: spec.port for spec in specs}
+    config["rule_files"] = [str(root / "deploy" / "prometheus" / "alerts.yml")]
+    for job in config["scrape_configs"]:
+        service = str(job["job_name"]).removeprefix("xinfang-")
+        if service in ports:
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[service]}"]}]
+        elif job["job_name"] == "prometheus":
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{PROMETHEUS_PORT}"]}]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def start_prometheus(root: Path, var_dir: Path, specs: list[ServiceSpec]) -> subprocess.Popen[bytes] | None:
+    """Start Prometheus scraping the local suite, if a binary is installed; None otherwise."""
+    binary = find_prometheus(root)
+    if binary is None:
+        return None
+    folder = var_dir / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prometheus.yml").write_text(local_prometheus_config(root, specs), encoding="utf-8")
+    log = (var_dir / "logs" / "prometheus.log").open("ab")
+    return subprocess.Popen(
+        [
+            binary,
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -292,6 +343,15 @@ def main(argv: list[str] | None = None) -> int:
         for spec in suite.specs:
             print(f"  {spec.name:<10} API docs {spec.url}/docs   metrics {spec.url}/metrics")
         print(f"  kafka      {bootstrap}")
+        prometheus = start_prometheus(root, var_dir, suite.specs)
+        if prometheus is not None:
+            suite.processes["prometheus"] = prometheus
+            (var_dir / "run" / "prometheus.pid").write_text(str(prometheus.pid))
+            print(f"  prometheus http://127.0.0.1:{PROMETHEUS_PORT}/targets (var/prometheus/prometheus.yml)")
+        else:
+            print(
+                "  prometheus not installed (`deploy/prometheus/promtool.sh fetch` keeps one for `make up`)"
+            )
         token_path = write_dev_admin_token(var_dir)
         print(
             f"  token      admin bearer token in {token_path.relative_to(root)}; other roles: xinfang-token"
