@@ -24,10 +24,10 @@ import time
 import uuid
 
 import httpx
+from benchlib import BenchSuite, machine_line, rss_bytes, wait_until
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from alerts.tables import partition_of
-from benchlib import BenchSuite, machine_line, rss_bytes, wait_until
 from xinfang_common.cloudevents import utcnow
 from xinfang_common.testing.events import example_event
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
@@ -37,7 +37,8 @@ CHANGELOG = "xinfang-alerts-cases_by_id-changelog"
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100.0
 
 
@@ -46,8 +47,11 @@ def template_record(bootstrap: str, case_id: str, timeout: float = 60) -> tuple[
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     found: tuple[bytes, bytes] | None = None
     try:
-        partitions = [TopicPartition(CHANGELOG, p) for p in sorted(consumer.partitions_for_topic(CHANGELOG) or ())]
+        partitions = [
+            TopicPartition(CHANGELOG, p) for p in sorted(consumer.partitions_for_topic(CHANGELOG) or ())
+        ]
         consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
@@ -58,11 +62,13 @@ def template_record(bootstrap: str, case_id: str, timeout: float = 60) -> tuple[
                 return found
     finally:
         consumer.close()
-    raise TimeoutError(f"alerts wrote no state with an acceptance deadline for {case_id}")
+    raise TimeoutError(f"alerts wrote no state with an acceptance deadline for {case_id}: {found!r:.600}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--watch", type=float, default=90.0, help="seconds to watch CPU after recovery")
     parser.add_argument("--keep", action="store_true", help="keep the broker's folder")
@@ -73,14 +79,20 @@ def main() -> int:
         case_id = str(uuid.uuid4())
         now = utcnow()
         producer = KafkaProducer(
-            bootstrap_servers=suite.bootstrap, acks="all", linger_ms=50, batch_size=1 << 20, max_request_size=8 << 20
+            bootstrap_servers=suite.bootstrap,
+            acks="all",
+            linger_ms=50,
+            batch_size=1 << 20,
+            max_request_size=8 << 20,
         )
         for spec, overrides in (
             (PETITION_REGISTERED, {"registered_at": now, "received_at": now}),
             (CASE_ASSIGNED, {"assigned_at": now}),
         ):
             event = example_event(spec, case_id, **overrides)
-            producer.send(spec.name, key=case_id.encode(), value=event.to_json_bytes(), headers=event.kafka_headers())
+            producer.send(
+                spec.name, key=case_id.encode(), value=event.to_json_bytes(), headers=event.kafka_headers()
+            )
         producer.flush()
         key, value = template_record(suite.bootstrap, case_id)
         print(f"one case's state: {len(value)} bytes in the changelog (key {len(key)} bytes)")
@@ -107,7 +119,6 @@ def main() -> int:
         producer.close()
         print(f"wrote {args.cases} case states to {CHANGELOG} in {time.monotonic() - start:.0f} s")
 
-        started = time.monotonic()
         suite.suite.start("alerts")
         pid = suite.pid("alerts")
         peak = 0
@@ -133,12 +144,14 @@ def main() -> int:
         busy = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
         print(
             f"after recovery, alerts used {100 * busy:.0f}% of a core over {args.watch:.0f} s "
-            f"(scanner walking every case); RSS now {rss_bytes(pid) / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB"
+            f"(scanner walking every case); RSS now {rss_bytes(pid) / 2**20:.0f} MiB, "
+            f"peak {peak / 2**20:.0f} MiB"
         )
         if args.cases < 1_000_000:
             scale = 1_000_000 / max(args.cases, 1)
             print(
-                f"extrapolated to 1,000,000 cases (linear): RSS ~{(idle_rss + per_case * 1_000_000) / 2**20:.0f} MiB, "
+                "extrapolated to 1,000,000 cases (linear): "
+                f"RSS ~{(idle_rss + per_case * 1_000_000) / 2**20:.0f} MiB, "
                 f"recovery ~{recovery * scale:.0f} s"
             )
     return 0

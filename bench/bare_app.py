@@ -44,7 +44,10 @@ class Receipt(BaseModel):
 
 def _receipt(body: Body) -> Receipt:
     return Receipt(
-        id=str(uuid.uuid4()), status="registered", channel=body.channel, region=body.region,
+        id=str(uuid.uuid4()),
+        status="registered",
+        channel=body.channel,
+        region=body.region,
         registered_at=datetime.now(UTC),
     )
 

@@ -171,7 +171,9 @@ def machine_line() -> str:
                 break
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     py = sys.version.split()[0]
-    return f"{os.cpu_count()} cores {model}, Python {py}, load average {load}, {time.strftime('%Y-%m-%d %H:%M')}"
+    return (
+        f"{os.cpu_count()} cores {model}, Python {py}, load average {load}, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
 
 
 def rss_bytes(pid: int) -> int:
@@ -217,7 +219,14 @@ class Broker:
         self.bootstrap = f"127.0.0.1:{self.port}"
 
     def _run(self, action: str) -> None:
-        args = ["--port", str(self.port), "--controller-port", str(self.port + 1), "--data-dir", str(self.data_dir)]
+        args = [
+            "--port",
+            str(self.port),
+            "--controller-port",
+            str(self.port + 1),
+            "--data-dir",
+            str(self.data_dir),
+        ]
         subprocess.run(["bash", str(KAFKA_SH), action, *args], check=True, capture_output=True, timeout=300)
 
     def start(self) -> None:
@@ -401,6 +410,7 @@ def _watch(
                         event = json.loads(record.value)
                         data = event.get("data") or {}
                         key = record.key.decode() if record.key else str(data.get("case_id", ""))
+                        ident: str | None
                         if "deadline_id" in data:
                             ident = f"{data['deadline_id']}:v{data.get('version')}"
                         else:
@@ -428,10 +438,10 @@ class TopicWatcher:
         self.seen: list[Seen] = []
         self.by_key: dict[str, list[Seen]] = {}
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[Seen], None]] = []
+        self._listeners: list[Callable[[Seen], object]] = []
         self._drain: threading.Thread | None = None
 
-    def on_message(self, listener: Callable[[Seen], None]) -> None:
+    def on_message(self, listener: Callable[[Seen], object]) -> None:
         """Call ``listener`` (in the draining thread) for every message read."""
         self._listeners.append(listener)
 

@@ -25,10 +25,6 @@ import time
 import uuid
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
-
 from benchlib import (
     Broker,
     PetitionSource,
@@ -38,7 +34,11 @@ from benchlib import (
     machine_line,
     wait_until,
 )
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 from load import LoadResult, run_load
+
 from xinfang_common.testing.plugin import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -50,10 +50,22 @@ async def fastapi_ceiling(
 ) -> LoadResult:
     """Serve bare_app with uvicorn as devrun serves the services and load it as fast as possible."""
     port = free_port()
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured load
         [
-            sys.executable, "-m", "uvicorn", "bare_app:create_app", "--factory", "--app-dir", str(HERE),
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:create_app",
+            "--factory",
+            "--app-dir",
+            str(HERE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ],
     )
     try:
@@ -89,9 +101,7 @@ def ensure_roundtrip_topic(bootstrap: str, partitions: int = 6) -> None:
 def kafka_roundtrip(bootstrap: str, *, rate: float, duration: float) -> tuple[list[float], list[float]]:
     """Produce at ``rate``/s for ``duration`` s; (produce -> consumed, produce -> acked) seconds."""
     ensure_roundtrip_topic(bootstrap)
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-    )
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     sent: dict[str, float] = {}
     acked: list[float] = []
     with TopicWatcher(bootstrap, ROUNDTRIP_TOPIC) as watcher:
@@ -119,7 +129,9 @@ def kafka_roundtrip(bootstrap: str, *, rate: float, duration: float) -> tuple[li
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["fastapi", "kafka"], help="measure one ceiling only")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=30.0)
@@ -131,7 +143,9 @@ def main() -> int:
     if args.only in (None, "fastapi"):
         for path in ("/sync", "/async"):
             result = asyncio.run(
-                fastapi_ceiling(connections=args.connections, duration=args.duration, path=path, data=args.data)
+                fastapi_ceiling(
+                    connections=args.connections, duration=args.duration, path=path, data=args.data
+                )
             )
             for line in result.report(f"bare FastAPI POST {path}"):
                 print(line)

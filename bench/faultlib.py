@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from benchlib import BenchSuite, PetitionSource, Tally, TopicWatcher, load_complaints, tally_facts
 from load import LoadResult, Outcome, run_load
-
 
 WARMUP = 20
 """Petitions registered before each scenario's load (connections, caches), not counted in it."""
@@ -95,7 +93,7 @@ async def load_with_faults(
         rate=rate,
         duration=duration,
         connections=connections,
-        timeout=15.0,
+        request_timeout=15.0,
         on_answer=on_answer,
     )
     await injector
@@ -137,7 +135,9 @@ def intake_view(suite: BenchSuite, case_ids: set[str], timeout: float = 120.0) -
                 time.sleep(1)
             else:
                 break
-    tally.notes.extend(f"{case_id}: not assigned (GET answered {statuses.get(case_id)})" for case_id in sorted(waiting))
+    tally.notes.extend(
+        f"{case_id}: not assigned (GET answered {statuses.get(case_id)})" for case_id in sorted(waiting)
+    )
     tally.lost = tally.acknowledged - tally.delivered
     return tally
 

@@ -30,8 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from benchlib import (
+    BenchSuite,
+    PetitionSource,
+    Seen,
+    TopicWatcher,
+    latency_line,
+    load_complaints,
+    machine_line,
+)
 
-from benchlib import BenchSuite, PetitionSource, Seen, TopicWatcher, latency_line, load_complaints, machine_line
 from xinfang_common.topics import CASE_ASSIGNED
 
 
@@ -97,7 +105,7 @@ async def run_load(
     count: int | None = None,
     duration: float | None = None,
     connections: int = 16,
-    timeout: float = 30.0,
+    request_timeout: float = 30.0,
     on_answer: Callable[[Outcome], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> LoadResult:
@@ -110,7 +118,7 @@ async def run_load(
         raise ValueError("give count, duration or stop")
     result = LoadResult()
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    client_timeout = httpx.Timeout(timeout, pool=None)
+    client_timeout = httpx.Timeout(request_timeout, pool=None)
     result.started = time.time()
     cpu_start = time.process_time()
     deadline = result.started + duration if duration else float("inf")
@@ -128,12 +136,20 @@ async def run_load(
         async def one(body: dict[str, Any], due: float) -> None:
             sent = time.time()
             try:
-                response = await client.post(url, content=json.dumps(body, ensure_ascii=False).encode(),
-                                             headers={"Content-Type": "application/json"})
+                response = await client.post(
+                    url,
+                    content=json.dumps(body, ensure_ascii=False).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
                 done = time.time()
                 case_id = response.json().get("id") if response.status_code == 201 else None
                 outcome = Outcome(
-                    due, sent, done, response.status_code, case_id, retry_after=response.headers.get("retry-after")
+                    due,
+                    sent,
+                    done,
+                    response.status_code,
+                    case_id,
+                    retry_after=response.headers.get("retry-after"),
                 )
             except (httpx.HTTPError, ValueError) as exc:
                 outcome = Outcome(due, sent, time.time(), None, error=type(exc).__name__)
@@ -277,9 +293,13 @@ async def _main_async(args: argparse.Namespace, suite: BenchSuite) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--own-suite", action="store_true", help="start a broker and the suite of our own")
-    parser.add_argument("--rate", type=float, help="petitions per second (open loop); none: as fast as possible")
+    parser.add_argument(
+        "--rate", type=float, help="petitions per second (open loop); none: as fast as possible"
+    )
     parser.add_argument("--count", type=int, help="petitions to send")
     parser.add_argument("--duration", type=float, help="seconds to send for")
     parser.add_argument("--connections", type=int, default=16, help="concurrent HTTP connections")

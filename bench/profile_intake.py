@@ -23,7 +23,9 @@ from benchlib import BenchSuite, PetitionSource, load_complaints, machine_line
 from load import run_load
 
 
-def summarize(collapsed: Path, top: int, within: str = "register_petition (intake/petitions/endpoints.py") -> list[str]:
+def summarize(
+    collapsed: Path, top: int, within: str = "register_petition (intake/petitions/endpoints.py"
+) -> list[str]:
     """Top functions by own and cumulative samples (GIL held) from a py-spy raw file.
 
     The split by thread shows where the interpreter's time goes (event loop, request threads,
@@ -76,7 +78,9 @@ async def _load(suite: BenchSuite, seconds: float, connections: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")

@@ -25,16 +25,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from benchlib import BenchSuite, TopicWatcher, machine_line
+from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic
+from sqlalchemy import create_engine, text
 
-from benchlib import BenchSuite, TopicWatcher, machine_line  # noqa: E402
-from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic  # noqa: E402
-from xinfang_common.testing.plugin import free_port  # noqa: E402
-from xinfang_common.topics import CASE_ASSIGNED  # noqa: E402
+from xinfang_common.testing.plugin import free_port
+from xinfang_common.topics import CASE_ASSIGNED
 
 PG_BIN = Path(os.environ.get("XINFANG_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -46,7 +47,8 @@ PARTIAL_WRITES = {
     "petitions without an outbox event": "SELECT count(*) FROM petitions p WHERE NOT EXISTS "
     "(SELECT 1 FROM outbox_messages o WHERE o.key = p.id)",
     "PetitionRegistered events without a petition": "SELECT count(*) FROM outbox_messages o "
-    "WHERE o.topic = 'xinfang.petition.registered.v1' AND NOT EXISTS (SELECT 1 FROM petitions p WHERE p.id = o.key)",
+    "WHERE o.topic = 'xinfang.petition.registered.v1' "
+    "AND NOT EXISTS (SELECT 1 FROM petitions p WHERE p.id = o.key)",
 }
 
 
@@ -86,7 +88,18 @@ class Postgres:
     def remove(self) -> None:
         """Stop if running and delete everything."""
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ]
             if os.geteuid() == 0
             else [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
             capture_output=True,
@@ -106,7 +119,9 @@ def partial_writes(url: str) -> dict[str, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--at", type=float, default=15.0)
@@ -126,16 +141,17 @@ def main() -> int:
             def outage() -> None:
                 pg.stop(args.mode)
                 # The outage itself: the database stays away this long.
-                import time
-
                 time.sleep(args.down)
                 pg.start()
 
             with TopicWatcher(suite.bootstrap, CASE_ASSIGNED.name) as assigned:
                 run = asyncio.run(
                     load_with_faults(
-                        suite, [Fault(args.at, f"database stopped ({args.mode})", outage)],
-                        rate=args.rate, duration=args.duration, data=args.data,
+                        suite,
+                        [Fault(args.at, f"database stopped ({args.mode})", outage)],
+                        rate=args.rate,
+                        duration=args.duration,
+                        data=args.data,
                     )
                 )
                 for line in run.report():
@@ -144,13 +160,17 @@ def main() -> int:
                 during = [o for o in run.load.outcomes if start <= o.sent <= end]
                 unavailable = [o for o in during if o.status == 503]
                 without_retry_after = sum(1 for o in unavailable if not o.retry_after)
-                server_errors = sum(1 for o in run.load.outcomes if o.status is not None and o.status >= 500 and o.status != 503)
+                server_errors = sum(
+                    1
+                    for o in run.load.outcomes
+                    if o.status is not None and o.status >= 500 and o.status != 503
+                )
                 after = sorted((o for o in run.load.outcomes if o.sent > end), key=lambda o: o.sent)
                 first_ok = next((o for o in after if o.status == 201), None)
                 not_ok_after = sum(1 for o in after if o.status != 201)
                 print(
-                    f"during the outage: {len(unavailable)} answered 503 ({without_retry_after} without Retry-After), "
-                    f"{server_errors} other 5xx in the whole run"
+                    f"during the outage: {len(unavailable)} answered 503 "
+                    f"({without_retry_after} without Retry-After), {server_errors} other 5xx in the whole run"
                 )
                 if first_ok is not None:
                     print(
@@ -161,7 +181,7 @@ def main() -> int:
                 topic = tally_topic("case.assigned topic", assigned, run)
             view = intake_view(suite, run.acked_ids(), timeout=args.settle)
             print_tally("intake's view (GET /v1/petitions/{id})", view, len(run.load.outcomes))
-            partial = partial_writes(pg.url.replace("+psycopg", "+psycopg"))
+            partial = partial_writes(pg.url)
             print(f"partial writes: {partial}")
             ok = (
                 not without_retry_after

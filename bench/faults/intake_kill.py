@@ -20,13 +20,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import BenchSuite, Tally, TopicWatcher, machine_line  # noqa: E402
-from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic  # noqa: E402
-from xinfang_common.topics import CASE_ASSIGNED  # noqa: E402
+from benchlib import BenchSuite, Tally, TopicWatcher, machine_line
+from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic
+
+from xinfang_common.topics import CASE_ASSIGNED
 
 
 def scenario(
-    suite: BenchSuite, *, rate: float, duration: float, kills: int, settle_seconds: float, data: str | None = None
+    suite: BenchSuite,
+    *,
+    rate: float,
+    duration: float,
+    kills: int,
+    settle_seconds: float,
+    data: str | None = None,
 ) -> tuple[Tally, Tally]:
     """Run it on a suite of our own with intake and routing; (topic tally, intake's view)."""
 
@@ -34,7 +41,9 @@ def scenario(
         suite.kill("intake")
         suite.restart("intake")
 
-    faults = [Fault(duration * (i + 1) / (kills + 1), f"kill -9 intake #{i + 1}", crash) for i in range(kills)]
+    faults = [
+        Fault(duration * (i + 1) / (kills + 1), f"kill -9 intake #{i + 1}", crash) for i in range(kills)
+    ]
     with TopicWatcher(suite.bootstrap, CASE_ASSIGNED.name) as assigned:
         run = asyncio.run(load_with_faults(suite, faults, rate=rate, duration=duration, data=data))
         for line in run.report():
@@ -48,7 +57,9 @@ def scenario(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--kills", type=int, default=1)
@@ -58,7 +69,12 @@ def main() -> int:
     print(machine_line())
     with BenchSuite(services=("intake", "routing")) as suite:
         topic, view = scenario(
-            suite, rate=args.rate, duration=args.duration, kills=args.kills, settle_seconds=args.settle, data=args.data
+            suite,
+            rate=args.rate,
+            duration=args.duration,
+            kills=args.kills,
+            settle_seconds=args.settle,
+            data=args.data,
         )
     ok = topic.lost == topic.duplicated == view.lost == view.duplicated == 0 and topic.acknowledged > 0
     print("PASS" if ok else "FAIL")

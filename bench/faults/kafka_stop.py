@@ -23,9 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import BenchSuite, Tally, TopicWatcher, machine_line  # noqa: E402
-from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic  # noqa: E402
-from xinfang_common.topics import CASE_ASSIGNED  # noqa: E402
+from benchlib import BenchSuite, Tally, TopicWatcher, machine_line
+from faultlib import Fault, intake_view, load_with_faults, print_tally, settle, tally_topic
+
+from xinfang_common.topics import CASE_ASSIGNED
 
 
 def scenario(
@@ -81,7 +82,9 @@ def scenario(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=90.0)
     parser.add_argument("--at", type=float, default=20.0, help="seconds into the load the broker goes")
@@ -93,8 +96,14 @@ def main() -> int:
     print(machine_line())
     with BenchSuite(services=("intake", "routing")) as suite:
         during, topic, view = scenario(
-            suite, rate=args.rate, duration=args.duration, at=args.at, down=args.down, kill=args.kill,
-            settle_seconds=args.settle, data=args.data,
+            suite,
+            rate=args.rate,
+            duration=args.duration,
+            at=args.at,
+            down=args.down,
+            kill=args.kill,
+            settle_seconds=args.settle,
+            data=args.data,
         )
     ok = set(during) == {"201"} and topic.lost == topic.duplicated == view.lost == view.duplicated == 0
     if set(during) != {"201"}:

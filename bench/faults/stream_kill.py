@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import BenchSuite, Tally, TopicWatcher, machine_line  # noqa: E402
-from faultlib import (  # noqa: E402
+from benchlib import BenchSuite, Tally, TopicWatcher, machine_line
+from faultlib import (
     WARMUP,
     Fault,
     load_with_faults,
@@ -31,7 +32,8 @@ from faultlib import (  # noqa: E402
     tally_topic,
     wait_for_counts,
 )
-from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED  # noqa: E402
+
+from xinfang_common.topics import CASE_ASSIGNED, DEADLINE_SCHEDULED
 
 KILLED = ("routing", "alerts", "reporting")
 
@@ -46,7 +48,7 @@ def scenario(
         suite.restart(service)
 
     faults = [
-        Fault(duration * (i + 1) / (len(KILLED) + 1), f"kill -9 {name}", lambda name=name: crash(name))
+        Fault(duration * (i + 1) / (len(KILLED) + 1), f"kill -9 {name}", functools.partial(crash, name))
         for i, name in enumerate(KILLED)
     ]
     before = summary_counts(suite)
@@ -61,9 +63,9 @@ def scenario(
         print(f"settled in {waited:.1f} s after the load ended")
         assignments = tally_topic("case.assigned (routing)", assigned, run)
         scheduled = tally_topic("deadline.scheduled (alerts)", deadlines, run)
-    registered = len(run.load.outcomes) - len(run.load.acked)
-    if registered:
-        print(f"note: {registered} requests were not answered 201; reporting may count them too")
+    unanswered = len(run.load.outcomes) - len(run.load.acked)
+    if unanswered:
+        print(f"note: {unanswered} requests were not answered 201; reporting may count them too")
     grown = len(run.acked_ids()) + WARMUP
     expected = {k: v + grown for k, v in before.items()}
     after = wait_for_counts(suite, expected, settle_seconds)
@@ -72,10 +74,11 @@ def scenario(
     counted.lost = counted.acknowledged - counted.delivered
     counted.duplicated = max(0, after.get("registered", 0) - expected["registered"])
     extra_assigned = after.get("assigned", 0) - expected["assigned"]
+    registered_line = f"registered {before['registered']} -> {after.get('registered')}"
+    assigned_line = f"assigned {before['assigned']} -> {after.get('assigned')}"
     print(
-        f"reporting summary: {counted.line()}; registered {before['registered']} -> {after.get('registered')}, "
-        f"assigned {before['assigned']} -> {after.get('assigned')} (expected +{grown} each, "
-        f"assigned off by {extra_assigned:+d})"
+        f"reporting summary: {counted.line()}; {registered_line}, {assigned_line} "
+        f"(expected +{grown} each, assigned off by {extra_assigned:+d})"
     )
     if extra_assigned:
         counted.notes.append(f"assigned total off by {extra_assigned:+d}")
@@ -83,7 +86,9 @@ def scenario(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=90.0)
     parser.add_argument("--settle", type=float, default=300.0)
@@ -91,7 +96,9 @@ def main() -> int:
     args = parser.parse_args()
     print(machine_line())
     with BenchSuite() as suite:
-        tallies = scenario(suite, rate=args.rate, duration=args.duration, settle_seconds=args.settle, data=args.data)
+        tallies = scenario(
+            suite, rate=args.rate, duration=args.duration, settle_seconds=args.settle, data=args.data
+        )
     ok = all(t.lost == t.duplicated == 0 and not t.notes for t in tallies)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
