@@ -27,9 +27,9 @@ from intake.imports.schemas import (
     StepKind,
 )
 from intake.petitions.lifecycle import PetitionStatus
-from intake.petitions.models import Petition, Petitioner, TimelineEntry, personal_data_context
+from intake.petitions.models import Petition, TimelineEntry
 from intake.petitions.repository import PetitionRepository
-from intake.petitions.schemas import PetitionerCreate
+from intake.petitions.service import encrypted_petitioner
 from intake.tracking.models import Rating
 from intake.tracking_codes import hash_tracking_code, new_tracking_code
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id, utcnow
@@ -173,24 +173,6 @@ def error_page(session: Session, *, job_id: str, cursor: str | None, limit: int)
     return ImportErrorPage(items=[_error_read(e) for e in page], next_cursor=next_cursor)
 
 
-def _encrypted(
-    case_id: str, position: int, person: PetitionerCreate, cipher: PersonalDataCipher
-) -> Petitioner:
-    """A petitioner row with every personal field encrypted, as registration stores it."""
-
-    def context(field: str) -> str:
-        return personal_data_context(case_id, position, field)
-
-    return Petitioner(
-        petition_id=case_id,
-        position=position,
-        name_enc=cipher.encrypt(person.name, context=context("name")),
-        id_number_enc=cipher.encrypt_optional(person.id_number, context=context("id_number")),
-        phone_enc=cipher.encrypt_optional(person.phone, context=context("phone")),
-        address_enc=cipher.encrypt_optional(person.address, context=context("address")),
-    )
-
-
 def _given(value: Any) -> Any:
     """A step field the replay already required."""
     if value is None:  # pragma: no cover - replay refuses a step without its required fields
@@ -294,7 +276,7 @@ def import_case(
         updated_at=now,
         imported=True,
         external_id=case.external_id,
-        petitioners=[_encrypted(case_id, n, p, cipher) for n, p in enumerate(case.petitioners)],
+        petitioners=[encrypted_petitioner(case_id, n, p, cipher) for n, p in enumerate(case.petitioners)],
     )
     registered = build_event(
         PetitionRegistered(

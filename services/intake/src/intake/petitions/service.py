@@ -90,7 +90,7 @@ def register_petition(
         registered_by_unit=registrar.unit if registrar else None,
         updated_at=now,
         petitioners=[
-            _encrypted_petitioner(case_id, position, p, cipher) for position, p in enumerate(data.petitioners)
+            encrypted_petitioner(case_id, position, p, cipher) for position, p in enumerate(data.petitioners)
         ],
         timeline=[
             TimelineEntry(
@@ -140,9 +140,11 @@ def register_petition(
     return created
 
 
-def _encrypted_petitioner(
+def encrypted_petitioner(
     case_id: str, position: int, petitioner: PetitionerCreate, cipher: PersonalDataCipher
 ) -> Petitioner:
+    """A petitioner row with every personal field encrypted and bound to its row and column."""
+
     def context(field: str) -> str:
         return personal_data_context(case_id, position, field)
 
