@@ -132,8 +132,15 @@ async def run_load(
         )
 
     async with httpx.AsyncClient(limits=limits, timeout=client_timeout, headers=headers) as client:
+        # In-flight requests are capped here, not in httpx's pool: a request queued in the pool
+        # costs the generator CPU on every pool event, which skews an overloaded run.
+        slots = asyncio.Semaphore(connections)
 
         async def one(body: dict[str, Any], due: float) -> None:
+            async with slots:
+                await send(body, due)
+
+        async def send(body: dict[str, Any], due: float) -> None:
             sent = time.time()
             try:
                 response = await client.post(

@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 def test_intake_answers_201_while_kafka_is_down_and_delivers_everything_after(fault_suite):
     during, topic, view = scenario(
-        fault_suite, rate=30, duration=20, at=4, down=10, kill=False, settle_seconds=120
+        fault_suite, rate=30, duration=14, at=3, down=8, kill=False, settle_seconds=120
     )
 
     assert set(during) == {"201"}, during

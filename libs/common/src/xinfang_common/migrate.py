@@ -147,6 +147,17 @@ def _describe(difference: Any) -> str:
 def _migration_connection(engine: Engine, package: str) -> Iterator[Connection]:
     """A connection that alone may migrate: holds the service's advisory lock on PostgreSQL."""
     # Alembic's ``context`` and ``op`` are module globals: one migration per process at a time.
+    if engine.dialect.name == "sqlite":
+        # The file lock first, before connecting: opening a connection sets pragmas (WAL) that
+        # need the database a migrating replica holds, and would time out waiting for it.
+        with (
+            _IN_PROCESS,
+            _sqlite_file_lock(engine),
+            engine.connect() as connection,
+            _foreign_keys_off(connection, package),
+        ):
+            yield connection
+        return
     with _IN_PROCESS, engine.connect() as connection:
         backend = connection.dialect.name
         if backend == "postgresql":
@@ -161,9 +172,6 @@ def _migration_connection(engine: Engine, package: str) -> Iterator[Connection]:
                 if not connection.invalidated:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                     connection.commit()
-        elif backend == "sqlite":
-            with _sqlite_file_lock(engine), _foreign_keys_off(connection, package):
-                yield connection
         else:
             yield connection
 

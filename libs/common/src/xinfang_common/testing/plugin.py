@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ import pytest
 
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.topics import TOPICS
 
 POSTGRES_ENV = "XINFANG_TEST_DATABASE_URL"
 
@@ -65,6 +67,35 @@ def repo_root(start: Path) -> Path:
     raise RuntimeError(f"deploy/local/kafka.sh not found above {start}")
 
 
+def _wait_for_group_coordinator(bootstrap: str, timeout: float = 120.0) -> None:
+    """Commit once for a throwaway group, so that the offsets topic and its coordinator exist.
+
+    A fresh broker creates them on the first group request and answers "coordinator not
+    available" meanwhile; tests that manage groups through the admin client do not retry.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id="xinfang-test-warmup", enable_auto_commit=False
+    )
+    partition = TopicPartition(TOPICS[0].name, 0)
+    consumer.assign([partition])
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                consumer.commit({partition: OffsetAndMetadata(0, "", -1)})
+                return
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
 @contextmanager
 def _throwaway_broker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -82,6 +113,7 @@ def _throwaway_broker(
     bootstrap = f"127.0.0.1:{port}"
     try:
         ensure_topics(KafkaSettings(bootstrap_servers=bootstrap))
+        _wait_for_group_coordinator(bootstrap)
         yield bootstrap
     finally:
         subprocess.run(["bash", str(script), "stop", *args], capture_output=True, timeout=120)
