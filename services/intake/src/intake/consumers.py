@@ -19,7 +19,6 @@ from intake import metrics
 from intake.access.units import apply_unit_changed
 from intake.db import Base
 from intake.errors import PetitionNotFound
-from intake.imports.service import apply_imported_assignment
 from intake.petitions.links import apply_case_linked, apply_triage_queued
 from intake.petitions.service import apply_case_assigned, apply_deadline_scheduled
 from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event, utcnow
@@ -39,10 +38,7 @@ Applier = Callable[[Session, CloudEvent[Any]], None]
 
 
 def _assigned(session: Session, event: CloudEvent[Any]) -> None:
-    # An imported case already went through its history: routing's assignment (to the unit
-    # that handled it) is recorded without moving its status back.
-    if not apply_imported_assignment(session, event=event):
-        apply_case_assigned(session, event=event)
+    apply_case_assigned(session, event=event)
 
 
 def _deadline(session: Session, event: CloudEvent[Any]) -> None:

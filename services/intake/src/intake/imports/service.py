@@ -26,9 +26,7 @@ from intake.imports.schemas import (
     ImportStatus,
     StepKind,
 )
-from intake.petitions.lifecycle import PetitionStatus
 from intake.petitions.models import Petition, TimelineEntry
-from intake.petitions.repository import PetitionRepository
 from intake.petitions.service import encrypted_petitioner
 from intake.tracking.models import Rating
 from intake.tracking_codes import hash_tracking_code, new_tracking_code
@@ -37,7 +35,6 @@ from xinfang_common.domain import ReplyStage
 from xinfang_common.errors import NotFound
 from xinfang_common.events import (
     CaseAccepted,
-    CaseAssigned,
     CaseClosed,
     CaseDeclined,
     CaseExtended,
@@ -354,41 +351,3 @@ def import_case(
     for spec, event in events:
         outbox.enqueue(session, topic=spec.name, event=event)
     return len(events)
-
-
-def apply_imported_assignment(session: Session, *, event: CloudEvent[CaseAssigned]) -> bool:
-    """Record routing's assignment of an imported case that is past registration; whether it was one.
-
-    The unit, its name and the time are kept, and the timeline notes it, but the status stays
-    where the case's history left it (accepted, replied, closed...). Any other case is left to
-    the live rules (False).
-    """
-    data = event.data
-    repo = PetitionRepository(session)
-    petition = repo.get_for_update(data.case_id)
-    if petition is None or not petition.imported or petition.status == PetitionStatus.REGISTERED:
-        return False
-    if petition.petition_type is None and data.petition_type is not None:
-        petition.petition_type = data.petition_type.value
-    petition.assigned_unit_code = data.unit_code
-    petition.assigned_unit_name = data.unit_name
-    petition.assigned_at = data.assigned_at
-    petition.updated_at = utcnow()
-    repo.add_timeline_entry(
-        TimelineEntry(
-            petition_id=petition.id,
-            at=data.assigned_at,
-            kind="assigned",
-            actor=ACTOR_ROUTING,
-            detail={
-                "unit_code": data.unit_code,
-                "unit_name": data.unit_name,
-                "rule": data.rule,
-                "explanation": data.explanation,
-                "imported": True,
-                "status_kept": petition.status,
-                "event_id": event.id,
-            },
-        )
-    )
-    return True

@@ -307,6 +307,9 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
 
     A decision that arrives after the unit accepted, declined, replied or closed the case (a
     late or replayed one) is noted in the timeline and otherwise ignored: status never regresses.
+    An imported case already went through its history: the unit that handled it is recorded and
+    the status stays where the history left it. A review or recheck assignment hands the case to
+    the superior unit routing chose, and the case keeps waiting for that answer.
     """
     repo = PetitionRepository(session)
     data = event.data
@@ -314,24 +317,35 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
     if petition is None:
         raise PetitionNotFound(f"CaseAssigned for unknown case {data.case_id}")
     if data.stage is not AssignmentStage.HANDLING:
-        _apply_review_assignment(repo, petition, event)
+        awaited = _AWAITING_STAGE[data.stage]
+        if petition.status != awaited:
+            reason = f"the case is {petition.status}, not waiting for a {data.stage.value}"
+            _note_ignored(repo, petition, event, reason=reason, stage=data.stage.value)
+            return
+        _record_assignment(repo, petition, event, stage=data.stage.value)
+        return
+    if petition.imported and petition.status != PetitionStatus.REGISTERED:
+        _record_assignment(repo, petition, event, imported=True, status_kept=petition.status)
         return
     if not lifecycle.accepts_assignment(lifecycle.PetitionStatus(petition.status)):
-        repo.add_timeline_entry(
-            TimelineEntry(
-                petition_id=petition.id,
-                at=data.assigned_at,
-                kind="assignment_ignored",
-                actor=ACTOR_ROUTING,
-                detail={
-                    "unit_code": data.unit_code,
-                    "unit_name": data.unit_name,
-                    "reason": f"the case is already {petition.status}",
-                    "event_id": event.id,
-                },
-            )
-        )
+        _note_ignored(repo, petition, event, reason=f"the case is already {petition.status}")
         return
+    _record_assignment(repo, petition, event)
+    petition.status = PetitionStatus.ROUTED
+    links.decline_if_final(session, petition, cause_event_id=event.id)
+
+
+_AWAITING_STAGE = {
+    AssignmentStage.REVIEW: PetitionStatus.REVIEW_REQUESTED,
+    AssignmentStage.RECHECK: PetitionStatus.RECHECK_REQUESTED,
+}
+
+
+def _record_assignment(
+    repo: PetitionRepository, petition: Petition, event: CloudEvent[CaseAssigned], **detail: Any
+) -> None:
+    """Put the case in the unit's hands and add the ``assigned`` step (its status is the caller's)."""
+    data = event.data
     if petition.petition_type is None and data.petition_type is not None:
         # Registered without a type for routing to classify: keep its answer, which decides
         # whether a reply needs an outcome.
@@ -339,7 +353,6 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
     petition.assigned_unit_code = data.unit_code
     petition.assigned_unit_name = data.unit_name
     petition.assigned_at = data.assigned_at
-    petition.status = PetitionStatus.ROUTED
     petition.updated_at = utcnow()
     repo.add_timeline_entry(
         TimelineEntry(
@@ -352,55 +365,25 @@ def apply_case_assigned(session: Session, *, event: CloudEvent[CaseAssigned]) ->
                 "unit_name": data.unit_name,
                 "rule": data.rule,
                 "explanation": data.explanation,
+                **detail,
                 "event_id": event.id,
             },
         )
     )
-    links.decline_if_final(session, petition, cause_event_id=event.id)
 
 
-_AWAITING_STAGE = {
-    AssignmentStage.REVIEW: PetitionStatus.REVIEW_REQUESTED,
-    AssignmentStage.RECHECK: PetitionStatus.RECHECK_REQUESTED,
-}
-
-
-def _apply_review_assignment(
-    repo: PetitionRepository, petition: Petition, event: CloudEvent[CaseAssigned]
+def _note_ignored(
+    repo: PetitionRepository, petition: Petition, event: CloudEvent[CaseAssigned], **detail: Any
 ) -> None:
-    """Give a requested review or recheck to the superior unit routing chose; the status stays.
-
-    The case changes hands (the superior unit now answers it and may act on it) but not state:
-    it is still waiting for the review or recheck answer.
-    """
+    """Keep a decision that no longer applies in the timeline, and change nothing else."""
     data = event.data
-    detail: dict[str, Any] = {
-        "unit_code": data.unit_code,
-        "unit_name": data.unit_name,
-        "stage": data.stage.value,
-        "rule": data.rule,
-        "explanation": data.explanation,
-        "event_id": event.id,
-    }
-    if petition.status != _AWAITING_STAGE[data.stage]:
-        detail["reason"] = f"the case is {petition.status}, not waiting for a {data.stage.value}"
-        repo.add_timeline_entry(
-            TimelineEntry(
-                petition_id=petition.id,
-                at=data.assigned_at,
-                kind="assignment_ignored",
-                actor=ACTOR_ROUTING,
-                detail=detail,
-            )
-        )
-        return
-    petition.assigned_unit_code = data.unit_code
-    petition.assigned_unit_name = data.unit_name
-    petition.assigned_at = data.assigned_at
-    petition.updated_at = utcnow()
     repo.add_timeline_entry(
         TimelineEntry(
-            petition_id=petition.id, at=data.assigned_at, kind="assigned", actor=ACTOR_ROUTING, detail=detail
+            petition_id=petition.id,
+            at=data.assigned_at,
+            kind="assignment_ignored",
+            actor=ACTOR_ROUTING,
+            detail={"unit_code": data.unit_code, "unit_name": data.unit_name, **detail, "event_id": event.id},
         )
     )
 
