@@ -504,40 +504,33 @@ class ExtendAction(BaseModel):
     approver: str = Field(min_length=1, max_length=64, description="id of the approving unit head")
 
 
-class ReplyAction(BaseModel):
+class _Answer(BaseModel):
+    """A written answer: the opinion, and for a claim its outcome (Art. 32)."""
+
+    model_config = _IN
+
+    opinion: str = Field(min_length=1, max_length=20000)
+    outcome: Outcome | None = Field(
+        default=None, description="supported, explained or not_supported; required for a claim"
+    )
+
+
+class ReplyAction(_Answer):
     """Issue the written opinion (信访处理意见书); a claim also needs its outcome."""
 
-    model_config = _IN
-
     action: Literal["reply"]
-    opinion: str = Field(min_length=1, max_length=20000)
-    outcome: Outcome | None = Field(
-        default=None, description="supported, explained or not_supported; required for a claim"
-    )
 
 
-class ReviewReplyAction(BaseModel):
+class ReviewReplyAction(_Answer):
     """The superior unit's review answer (复查意见) to a requested review; it can be rated again."""
 
-    model_config = _IN
-
     action: Literal["review_reply"]
-    opinion: str = Field(min_length=1, max_length=20000)
-    outcome: Outcome | None = Field(
-        default=None, description="supported, explained or not_supported; required for a claim"
-    )
 
 
-class RecheckReplyAction(BaseModel):
+class RecheckReplyAction(_Answer):
     """The recheck answer (复核意见) to a requested recheck; after it the matter is final."""
 
-    model_config = _IN
-
     action: Literal["recheck_reply"]
-    opinion: str = Field(min_length=1, max_length=20000)
-    outcome: Outcome | None = Field(
-        default=None, description="supported, explained or not_supported; required for a claim"
-    )
 
 
 class CloseAction(BaseModel):
