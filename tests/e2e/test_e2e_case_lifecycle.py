@@ -3,13 +3,13 @@ tokens, the petitioner rating and asking for a review that routing hands to the 
 and a legacy import flowing through routing like a live case."""
 
 import json
-import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
+
+from xinfang_common.testing.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -22,17 +22,6 @@ PETITION = {
     "content": "桃花岭路与麓山南路交叉口车流量大，行人过街困难，建议增设人行横道和信号灯。",
     "petitioners": [{"name": "李四", "phone": "13987654321"}],
 }
-
-
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def test_registration_actions_rating_and_review_by_the_superior_unit(

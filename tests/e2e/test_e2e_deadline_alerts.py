@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from xinfang_common.testing.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -70,17 +71,6 @@ def receiver() -> Iterator[Receiver]:
     hooks.server.shutdown()
 
 
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(0.3)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
-
-
 def test_a_backdated_letter_is_warned_about_then_escalated_to_the_superior(
     http: httpx.Client, urls: dict[str, str], staff: Callable[..., dict[str, str]], receiver: Receiver
 ) -> None:
@@ -108,12 +98,12 @@ def test_a_backdated_letter_is_warned_about_then_escalated_to_the_superior(
     assert created.status_code == 201, created.text
     case_id = created.json()["id"]
     case = poll(
-        lambda: http.get(f"{urls['intake']}/v1/petitions/{case_id}").json(), lambda c: c["assigned_unit"]
+        lambda: http.get(f"{urls['intake']}/v1/petitions/{case_id}").json(), lambda c: c["assigned_unit"], 120
     )
     assert case["assigned_unit"]["code"] == UNIT
 
-    poll(lambda: receiver.tiers(f"/{UNIT}", case_id), lambda t: {"approaching", "due", "overdue"} <= t)
-    poll(lambda: receiver.tiers(f"/{SUPERIOR}", case_id), lambda t: "escalated" in t)
+    poll(lambda: receiver.tiers(f"/{UNIT}", case_id), lambda t: {"approaching", "due", "overdue"} <= t, 120)
+    poll(lambda: receiver.tiers(f"/{SUPERIOR}", case_id), lambda t: "escalated" in t, 120)
     for _, body, signature in receiver.received:
         assert signature == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     # The alerts carry the case, never the petitioner.

@@ -7,16 +7,15 @@ The data stays outside the repository (XINFANG_COMPLAINTS_DATA, default ../share
 import csv
 import os
 import statistics
-import time
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import httpx
 import pytest
+
+from xinfang_common.testing.waiting import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -29,17 +28,6 @@ DATA = Path(
 )
 COMPLETION_DAYS = 60
 """Art. 34: an accepted matter is answered within 60 days; the import implies acceptance at registration."""
-
-
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(1)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def completion_due(accepted: datetime) -> datetime:

@@ -4,8 +4,6 @@ Only HTTP (and, to check what crossed the wire, the Kafka topic) is used: no ser
 imported, as a user integrating the suite would see it.
 """
 
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +12,7 @@ import httpx
 import pytest
 
 from xinfang_common.testing.kafka_reader import read_messages
+from xinfang_common.testing.waiting import poll
 from xinfang_common.topics import PETITION_REGISTERED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -28,18 +27,6 @@ PETITION = {
     "content": "某小区旁工地连续多日夜间施工，影响居民休息，请求相关部门处理。",
     "petitioners": [{"name": "张三", "phone": "13812345678", "id_number": "11010519491231002X"}],
 }
-
-
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
-    """Call ``fetch`` until ``ok`` holds for its result; fail with the last result on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def summary(http: httpx.Client, urls: dict[str, str]) -> dict[str, Any]:

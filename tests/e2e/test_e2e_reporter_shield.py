@@ -1,16 +1,15 @@
 """Art. 30 end to end: the reported unit reads nothing that identifies the reporter, anywhere."""
 
 import json
-import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 
 from xinfang_common.devrun import Suite
 from xinfang_common.testing.kafka_reader import read_to_end
+from xinfang_common.testing.waiting import poll
 from xinfang_common.topics import TOPICS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
@@ -20,17 +19,6 @@ REPORTED = "430104-zjj"
 
 NAME, ID_NUMBER, PHONE, ADDRESS = "欧阳明远", "430104198807150032", "13974151234", "岳麓区桃花岭路88号3栋"
 PLANTED = (NAME, ID_NUMBER, PHONE[-8:], ADDRESS)
-
-
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def test_the_reported_unit_cannot_read_the_report_or_its_reporter(

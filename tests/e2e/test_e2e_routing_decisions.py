@@ -1,7 +1,6 @@
 """Routing's decisions seen from outside: an objection re-routes a case away from the objecting
 unit, a second objection sends it to manual triage, and a repeat petition is linked."""
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,18 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from xinfang_common.testing.waiting import poll
+
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
-
-
-def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fetch()
-        if ok(last):
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"condition not met within {timeout}s; last result: {last!r}")
 
 
 def petition(marker: str, **overrides: Any) -> dict[str, Any]:
