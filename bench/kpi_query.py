@@ -35,7 +35,7 @@ from reporting.readmodel.models import CaseFact, Unit
 from xinfang_common.migrate import downgrade
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import bearer
-from xinfang_common.testing.auth import test_auth_settings as auth_settings
+from xinfang_common.testing.auth import auth_settings_for_tests as auth_settings
 
 START = datetime(2023, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 3 * 365

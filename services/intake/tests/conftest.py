@@ -19,7 +19,7 @@ from intake.config import IntakeSettings
 from intake.consumers import HANDLERS
 from intake.main import create_app
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import staff_client, test_auth_settings
+from xinfang_common.testing.auth import staff_client, auth_settings_for_tests
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def intake_app(database_url: str, encryption_key: str) -> Callable[..., FastAPI]
         }
         fields.update(overrides)
         return create_app(
-            IntakeSettings(**fields), KafkaSettings(bootstrap_servers=bootstrap), test_auth_settings()
+            IntakeSettings(**fields), KafkaSettings(bootstrap_servers=bootstrap), auth_settings_for_tests()
         )
 
     return make

@@ -152,11 +152,19 @@ def test_deadlines_are_announced_with_versions(kafka_broker, producer, tmp_path)
         at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
         send(producer, case_event("registered", case_id, at))
         send(producer, case_event("assigned", case_id, at + timedelta(hours=1)))
-        send(producer, case_event("accepted", case_id, at + timedelta(days=1)))
 
         def announced(msgs: list[Any]) -> list[dict[str, Any]]:
             return [json.loads(m.value)["data"] for m in msgs if m.key == case_id.encode()]
 
+        # Assignment and acceptance travel on topics of different services, so nothing orders
+        # them for the consumer: wait for the running clock before stopping it.
+        read_messages(
+            kafka_broker,
+            DEADLINE_SCHEDULED.name,
+            until=lambda msgs: any(d["kind"] == "acceptance" for d in announced(msgs)),
+            timeout=60,
+        )
+        send(producer, case_event("accepted", case_id, at + timedelta(days=1)))
         messages = read_messages(
             kafka_broker,
             DEADLINE_SCHEDULED.name,

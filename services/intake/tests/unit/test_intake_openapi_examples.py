@@ -22,7 +22,7 @@ from intake.petitions.schemas import (
 )
 from intake.tracking.schemas import RatingCreate, RatingRead, ReviewCreate, ReviewRead, TrackedCase
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import test_auth_settings
+from xinfang_common.testing.auth import auth_settings_for_tests
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
@@ -34,7 +34,7 @@ NO_PROSE = {"/v1/audit/personal-data-reads"}
 def spec() -> dict[str, Any]:
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     app = create_app(
-        IntakeSettings(database_url="sqlite://", encryption_keys=key), KafkaSettings(), test_auth_settings()
+        IntakeSettings(database_url="sqlite://", encryption_keys=key), KafkaSettings(), auth_settings_for_tests()
     )
     openapi: dict[str, Any] = app.openapi()
     return openapi

@@ -23,7 +23,7 @@ from reporting.config import ReportingSettings
 from reporting.main import create_app
 from reporting.metrics import uninstall_case_counts
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import test_auth_settings as auth_settings
+from xinfang_common.testing.auth import auth_settings_for_tests as auth_settings
 
 ROOT = Path(__file__).resolve().parents[4]
 PROMETHEUS = ROOT / "deploy" / "prometheus"

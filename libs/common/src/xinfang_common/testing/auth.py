@@ -15,7 +15,7 @@ TEST_JWT_KEY = "xinfang-test-signing-key-0123456789abcdef"
 ROOT_UNIT = "430100-xfj"
 
 
-def test_auth_settings() -> AuthSettings:
+def auth_settings_for_tests() -> AuthSettings:
     """Settings that verify tokens signed by ``token_for``."""
     return AuthSettings(jwt_key=TEST_JWT_KEY)
 
