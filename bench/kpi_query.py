@@ -34,8 +34,8 @@ from reporting.readmodel.database import Database
 from reporting.readmodel.models import CaseFact, Unit
 from xinfang_common.migrate import downgrade
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.auth import auth_settings_for_tests as auth_settings
+from xinfang_common.testing.auth import bearer
 
 START = datetime(2023, 1, 1, tzinfo=UTC)
 SPAN_DAYS = 3 * 365

@@ -19,7 +19,7 @@ from intake.config import IntakeSettings
 from intake.consumers import HANDLERS
 from intake.main import create_app
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import staff_client, auth_settings_for_tests
+from xinfang_common.testing.auth import auth_settings_for_tests, staff_client
 
 
 @pytest.fixture

@@ -34,7 +34,9 @@ NO_PROSE = {"/v1/audit/personal-data-reads"}
 def spec() -> dict[str, Any]:
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     app = create_app(
-        IntakeSettings(database_url="sqlite://", encryption_keys=key), KafkaSettings(), auth_settings_for_tests()
+        IntakeSettings(database_url="sqlite://", encryption_keys=key),
+        KafkaSettings(),
+        auth_settings_for_tests(),
     )
     openapi: dict[str, Any] = app.openapi()
     return openapi

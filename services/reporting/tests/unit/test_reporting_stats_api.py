@@ -15,8 +15,8 @@ from reporting.readmodel.database import Database
 from reporting.readmodel.projector import apply_event
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.auth import auth_settings_for_tests as auth_settings
+from xinfang_common.testing.auth import bearer
 
 Make = Callable[..., CloudEvent[Any]]
 
