@@ -51,6 +51,15 @@ class ReplyStage(StrEnum):
     RECHECK = "recheck"
 
 
+class Difficulty(StrEnum):
+    """How hard the handling unit judges an accepted matter; an organisation's policy may set a
+    stricter internal completion target per difficulty (简单、一般、疑难)."""
+
+    SIMPLE = "simple"
+    ORDINARY = "ordinary"
+    DIFFICULT = "difficult"
+
+
 class ReviewStage(StrEnum):
     """What a petitioner asks the next superior unit for: a review (复查) or a recheck (复核)."""
 
@@ -95,6 +104,10 @@ class DeadlineKind(StrEnum):
     """The petitioner's window to ask for a recheck of the review (Art. 36); informational."""
     RECHECK = "recheck"
     """The recheck (复核) answer (Art. 36)."""
+    COMPLETION_TARGET = "completion_target"
+    """The organisation's stricter internal target for the written opinion, by the difficulty the
+    unit gave on acceptance; alerted on like a legal period, while the legal completion deadline
+    (and the KPIs built on it) stands unchanged."""
 
 
 class AlertTier(StrEnum):

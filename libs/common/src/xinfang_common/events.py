@@ -12,13 +12,16 @@ extension before the acceptance it follows, say). Consumers must apply case acti
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from datetime import date
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from xinfang_common.domain import (
     AlertTier,
     AssignmentStage,
     Channel,
     DeadlineKind,
+    Difficulty,
     LinkKind,
     Outcome,
     PeriodUnit,
@@ -132,6 +135,12 @@ class CaseAction(EventData):
 class CaseAccepted(CaseAction):
     """The assigned unit accepted the case for handling (受理); the completion period starts."""
 
+    difficulty: Difficulty | None = Field(
+        default=None,
+        description="how hard the unit judges the matter; selects the organisation's internal "
+        "completion target, if its policy sets one (the legal period is unchanged)",
+    )
+
 
 class CaseDeclined(CaseAction):
     """The assigned unit decided not to accept the case (不予受理); it ends there."""
@@ -167,6 +176,36 @@ class CaseReplied(CaseAction):
         default=ReplyStage.REPLY,
         description="reply (the first answer), review (复查 answer) or recheck (复核 answer)",
     )
+
+
+MAX_HEARING_DAYS = 90
+"""Longest hearing span one record may exclude from a period: a guard against typing errors."""
+
+
+class HearingHeld(CaseAction):
+    """A hearing (听证) on the case, held or scheduled, whose days do not count towards the period
+    of the answer being prepared (Art. 36 for the recheck; the policy says which periods).
+
+    Days are local calendar dates, both ends included; a later record of the same stage adds its
+    own days (a hearing held in two sittings is two records).
+    """
+
+    stage: ReplyStage = Field(description="the answer being prepared: reply, review or recheck")
+    started_on: date = Field(description="first day of the hearing (local date)")
+    ended_on: date = Field(description="last day of the hearing (local date), the same day or later")
+
+    @model_validator(mode="after")
+    def _span_is_sane(self) -> HearingHeld:
+        if self.ended_on < self.started_on:
+            raise ValueError("ended_on is before started_on")
+        if self.days > MAX_HEARING_DAYS:
+            raise ValueError(f"a hearing record spans at most {MAX_HEARING_DAYS} days")
+        return self
+
+    @property
+    def days(self) -> int:
+        """The calendar days the hearing spans, both ends included."""
+        return (self.ended_on - self.started_on).days + 1
 
 
 class CaseClosed(CaseAction):

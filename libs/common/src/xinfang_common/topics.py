@@ -34,6 +34,7 @@ from xinfang_common.events import (
     CaseRated,
     CaseReplied,
     DeadlineScheduled,
+    HearingHeld,
     PetitionRegistered,
     ReviewRequested,
     SurgeDetected,
@@ -238,6 +239,26 @@ CASE_EXTENDED = TopicSpec(
     },
 )
 
+CASE_HEARING_HELD = TopicSpec(
+    name="xinfang.case.hearing_held.v1",
+    event_type="cn.xinfang.case.hearing_held.v1",
+    schema=HearingHeld,
+    producer=INTAKE,
+    # Only the clocks care: hearing days are not counted in the period of the answer pending.
+    consumers=(ALERTS,),
+    description="A hearing (听证) on the case, held or scheduled, with its first and last day; its days "
+    "do not count towards the pending answer's period where the policy says so (Art. 36 for the recheck).",
+    example={
+        "case_id": _CASE,
+        "unit_code": _UNIT,
+        "actor": _STAFF,
+        "at": _T4,
+        "stage": "recheck",
+        "started_on": "2026-05-12",
+        "ended_on": "2026-05-13",
+    },
+)
+
 CASE_REPLIED = TopicSpec(
     name="xinfang.case.replied.v1",
     event_type="cn.xinfang.case.replied.v1",
@@ -424,6 +445,7 @@ CASE_ACTION_TOPICS: tuple[TopicSpec, ...] = (
     CASE_DECLINED,
     CASE_OBJECTED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_REPLIED,
     CASE_CLOSED,
 )

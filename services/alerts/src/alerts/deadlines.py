@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from alerts.policies import DeadlinePolicy
+from alerts.policies import HEARING_STAGES, DeadlinePolicy, Period
 from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.cloudevents import CloudEvent, build_event, derived_event_id
-from xinfang_common.domain import AlertTier, DeadlineKind, PeriodUnit
+from xinfang_common.domain import AlertTier, DeadlineKind, Difficulty, PeriodUnit
 from xinfang_common.events import AlertRaised, DeadlineScheduled
 from xinfang_common.periods import Due, compute_due, end_of_day
 from xinfang_common.topics import ALERT_RAISED, DEADLINE_SCHEDULED
@@ -36,6 +36,7 @@ class FactKind(StrEnum):
     DECLINED = "declined"
     OBJECTED = "objected"
     EXTENDED = "extended"
+    HEARING = "hearing"
     REPLIED = "replied"
     REVIEW_REQUESTED = "review_requested"
     CLOSED = "closed"
@@ -54,7 +55,9 @@ class Fact(BaseModel):
     at: AwareDatetime
     unit_code: str | None = None
     stage: str | None = Field(default=None, description="assignment, reply or review stage")
-    days: int | None = Field(default=None, description="days of an extension")
+    days: int | None = Field(default=None, description="days of an extension or a hearing")
+    difficulty: Difficulty | None = Field(default=None, description="given on acceptance")
+    started_on: date | None = Field(default=None, description="first day of a hearing")
     imported: bool = False
 
 
@@ -149,50 +152,86 @@ class _Clocks:
         self.ctx = ctx
         self.imported = imported
         self.out: dict[DeadlineKind, Derived] = {}
+        self.base: dict[DeadlineKind, tuple[datetime, Period]] = {}
+        """Each running period's start and the period the policy set for it."""
         self.extension_days = 0
-        self.completion_base: Due | None = None
-        self.completion_unit: str | None = None
+        self.hearings: dict[DeadlineKind, list[tuple[date, int]]] = {}
+        """Hearings in a period's current run: first day and calendar days spanned."""
 
-    def start(self, kind: DeadlineKind, at: datetime, unit: str) -> None:
-        period = self.policy.period(kind)
+    def start(self, kind: DeadlineKind, at: datetime, unit: str, period: Period | None = None) -> None:
+        period = period or self.policy.period(kind)
         due = compute_due(at, period.n, period.unit, self.ctx.calendar, self.ctx.tz)
-        if kind is DeadlineKind.COMPLETION:
-            self.completion_base, self.completion_unit = due, unit
-            due = self._extended(due)
+        self.base[kind] = (at, period)
+        # A hearing pauses one run of a period: a restarted period starts without its days.
+        self.hearings.pop(kind, None)
         alerting = not self.imported and kind not in INFORMATIONAL
         self.out[kind] = Derived(kind, unit, at, due, period.legal_basis, None, alerting)
+        self._refresh(kind)
 
-    def _extended(self, base: Due) -> Due:
-        if not self.extension_days:
+    def _not_counted(self, kind: DeadlineKind, unit: PeriodUnit) -> int:
+        """The hearing days of a run of ``kind`` in the period's own unit (working days of a wd period)."""
+        spans = self.hearings.get(kind, [])
+        if unit is PeriodUnit.CALENDAR_DAYS:
+            return sum(days for _, days in spans)
+        return sum(
+            1
+            for first, days in spans
+            for day in (first + timedelta(days=i) for i in range(days))
+            if self.ctx.calendar.is_working_day(day)
+        )
+
+    def _added(self, base: Due, days: int) -> Due:
+        if not days:
             return base
         # N more days counted after the original last day, the rest-day rule applied again.
         after = datetime.combine(base.last_day, time(12), tzinfo=self.ctx.tz)
-        extra = compute_due(
-            after, self.extension_days, PeriodUnit.CALENDAR_DAYS, self.ctx.calendar, self.ctx.tz
-        )
+        extra = compute_due(after, days, PeriodUnit.CALENDAR_DAYS, self.ctx.calendar, self.ctx.tz)
         return Due(
             starts_at=base.starts_at,
             start_day=base.start_day,
-            period=base.period + self.extension_days,
+            period=base.period + days,
             unit=base.unit,
             last_day=extra.last_day,
             due_at=extra.due_at,
             uncovered_years=base.uncovered_years | extra.uncovered_years,
         )
 
+    def _refresh(self, kind: DeadlineKind) -> None:
+        """Recompute a running period from its start, the hearing days it does not count, and
+        then any extension (counted after the period's last day, as a further period)."""
+        current = self.running(kind)
+        if current is None or kind not in self.base:
+            return
+        at, period = self.base[kind]
+        basis = period.legal_basis
+        paused = self._not_counted(kind, period.unit)
+        due = compute_due(at, period.n + paused, period.unit, self.ctx.calendar, self.ctx.tz)
+        if paused:
+            basis = f"{basis}; {self.policy.hearing.legal_basis}"
+        if kind in _EXTENDABLE and self.extension_days:
+            due = self._added(due, self.extension_days)
+            basis = f"{basis}; {self.policy.extension.legal_basis}"
+        self.out[kind] = Derived(
+            kind, current.unit_code, current.starts_at, due, basis, None, current.alerting
+        )
+
     def extend(self, days: int) -> None:
         self.extension_days = min(self.policy.extension.max_days, self.extension_days + days)
-        current = self.out.get(DeadlineKind.COMPLETION)
-        if current is not None and current.stopped_at is None and self.completion_base is not None:
-            self.out[DeadlineKind.COMPLETION] = Derived(
-                current.kind,
-                current.unit_code,
-                current.starts_at,
-                self._extended(self.completion_base),
-                f"{current.legal_basis}; {self.policy.extension.legal_basis}",
-                None,
-                current.alerting,
-            )
+        for kind in _EXTENDABLE:
+            self._refresh(kind)
+
+    def hearing(self, stage: str | None, first_day: date | None, days: int) -> None:
+        """A hearing in the stage whose answer is pending: its days do not count, where the policy says so."""
+        if first_day is None:
+            return
+        for kind, answer in HEARING_STAGES.items():
+            if answer != stage or kind not in self.policy.hearing.excluded_from or self.running(kind) is None:
+                continue
+            paused = [kind, DeadlineKind.COMPLETION_TARGET] if kind is DeadlineKind.COMPLETION else [kind]
+            for each in paused:
+                if self.running(each) is not None:
+                    self.hearings.setdefault(each, []).append((first_day, days))
+                    self._refresh(each)
 
     def stop(self, at: datetime, *kinds: DeadlineKind) -> None:
         for kind in kinds:
@@ -223,6 +262,10 @@ class _Clocks:
             current.stopped_at,
             current.alerting,
         )
+
+
+_EXTENDABLE = (DeadlineKind.COMPLETION, DeadlineKind.COMPLETION_TARGET)
+"""An approved extension moves the legal completion deadline and the internal target alike."""
 
 
 def _sorted(facts: Iterable[Fact]) -> list[Fact]:
@@ -258,11 +301,17 @@ def derive(facts: Iterable[Fact], policy: DeadlinePolicy, ctx: Context) -> dict[
                     clocks.start(kind, fact.at, fact.unit_code)
         elif fact.kind is FactKind.ACCEPTED:
             clocks.stop(fact.at, DeadlineKind.ACCEPTANCE, DeadlineKind.OBJECTION)
-            clocks.start(DeadlineKind.COMPLETION, fact.at, fact.unit_code or unit or ctx.intake_unit)
+            handler = fact.unit_code or unit or ctx.intake_unit
+            clocks.start(DeadlineKind.COMPLETION, fact.at, handler)
+            target = policy.target(fact.difficulty)
+            if target is not None:
+                clocks.start(DeadlineKind.COMPLETION_TARGET, fact.at, handler, target)
         elif fact.kind in (FactKind.DECLINED, FactKind.OBJECTED):
             clocks.stop(fact.at, DeadlineKind.ACCEPTANCE, DeadlineKind.OBJECTION)
         elif fact.kind is FactKind.EXTENDED:
             clocks.extend(fact.days or 0)
+        elif fact.kind is FactKind.HEARING:
+            clocks.hearing(fact.stage, fact.started_on, fact.days or 0)
         elif fact.kind is FactKind.REPLIED:
             replier = fact.unit_code or unit or ctx.intake_unit
             if fact.stage == "review":
@@ -271,7 +320,7 @@ def derive(facts: Iterable[Fact], policy: DeadlinePolicy, ctx: Context) -> dict[
             elif fact.stage == "recheck":
                 clocks.stop(fact.at, DeadlineKind.RECHECK)
             else:
-                clocks.stop(fact.at, DeadlineKind.COMPLETION)
+                clocks.stop(fact.at, DeadlineKind.COMPLETION, DeadlineKind.COMPLETION_TARGET)
                 clocks.start(DeadlineKind.REVIEW_REQUEST, fact.at, replier)
         elif fact.kind is FactKind.REVIEW_REQUESTED:
             contested = fact.unit_code or unit or ctx.intake_unit

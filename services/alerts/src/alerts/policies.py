@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from xinfang_common.domain import DeadlineKind, PeriodUnit
+from xinfang_common.domain import DeadlineKind, Difficulty, PeriodUnit
 from xinfang_common.events import MAX_EXTENSION_DAYS
 from xinfang_common.periods import MAX_PERIOD
 
@@ -83,6 +83,37 @@ class Extension(BaseModel):
     legal_basis: str = Field(default="信访工作条例 第三十四条", min_length=1)
 
 
+class HearingRule(BaseModel):
+    """Which periods a hearing (听证) stops the clock of: its days are added to them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The recheck by default: the national rule (Art. 36), and what a policy stored with a case
+    # before this field existed must still apply.
+    excluded_from: frozenset[DeadlineKind] = Field(
+        default=frozenset({DeadlineKind.RECHECK}),
+        description="deadline kinds whose period does not count the days of a hearing held in their stage",
+    )
+    legal_basis: str = Field(default="信访工作条例 第三十六条（听证所需时间不计算在期限内）", min_length=1)
+
+    @model_validator(mode="after")
+    def _answers_only(self) -> HearingRule:
+        wrong = self.excluded_from - HEARING_STAGES.keys()
+        if wrong:
+            allowed = ", ".join(sorted(k.value for k in HEARING_STAGES))
+            named = sorted(k.value for k in wrong)
+            raise ValueError(f"a hearing pauses only the period of an answer ({allowed}), not {named}")
+        return self
+
+
+HEARING_STAGES: dict[DeadlineKind, str] = {
+    DeadlineKind.COMPLETION: "reply",
+    DeadlineKind.REVIEW: "review",
+    DeadlineKind.RECHECK: "recheck",
+}
+"""The periods a hearing can pause, by the answer (reply stage) they are for."""
+
+
 class DeadlinePolicy(BaseModel):
     """One version of one organisation's deadline rules."""
 
@@ -93,10 +124,13 @@ class DeadlinePolicy(BaseModel):
     description: str = ""
     periods: dict[DeadlineKind, Period]
     extension: Extension = Extension()
-    internal_tiers: dict[str, PeriodText] = Field(
+    internal_tiers: dict[Difficulty, PeriodText] = Field(
         default_factory=dict,
-        description="stricter internal completion periods by difficulty (simple/ordinary/difficult)",
+        description="stricter internal completion targets by the difficulty given on acceptance "
+        "(simple/ordinary/difficult), alerted on beside the legal period",
     )
+    internal_tiers_basis: str = Field(default="内部办理时限", min_length=1)
+    hearing: HearingRule = HearingRule()
 
     @model_validator(mode="after")
     def _tiers_are_stricter(self) -> DeadlinePolicy:
@@ -105,10 +139,19 @@ class DeadlinePolicy(BaseModel):
             n, unit = parse_period(text)
             if completion is not None and unit is completion.unit and n > completion.n:
                 raise ValueError(
-                    f"internal tier {name!r} ({text}) is longer than the completion period "
+                    f"internal tier {name.value!r} ({text}) is longer than the completion period "
                     f"({completion.period}); internal tiers may only be stricter"
                 )
         return self
+
+    def target(self, difficulty: Difficulty | None) -> Period | None:
+        """The internal completion target for ``difficulty``, if this policy sets one."""
+        if difficulty is None or difficulty not in self.internal_tiers:
+            return None
+        text = self.internal_tiers[difficulty]
+        return Period(
+            period=text, legal_basis=f"{self.internal_tiers_basis}（{difficulty.value}，{self.version}）"
+        )
 
     def period(self, kind: DeadlineKind) -> Period:
         """The period this policy sets for ``kind``."""

@@ -14,6 +14,7 @@ from xinfang_common.topics import (
     CASE_CLOSED,
     CASE_DECLINED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_OBJECTED,
     CASE_REPLIED,
     CASE_REVIEW_REQUESTED,
@@ -24,6 +25,7 @@ from xinfang_common.topics import (
 REPO = Path(__file__).resolve().parents[4]
 NATIONAL_POLICY_PATH = REPO / "deploy" / "config" / "deadline-policy.national-2022.yaml"
 NATIONAL = load_policy(NATIONAL_POLICY_PATH)
+ENTERPRISE = load_policy(REPO / "deploy" / "config" / "deadline-policy.example-enterprise-2026.yaml")
 UNIT = "430104-zjj"
 SPECS: dict[str, tuple[TopicSpec, str]] = {
     "registered": (PETITION_REGISTERED, "registered_at"),
@@ -32,6 +34,7 @@ SPECS: dict[str, tuple[TopicSpec, str]] = {
     "declined": (CASE_DECLINED, "at"),
     "objected": (CASE_OBJECTED, "at"),
     "extended": (CASE_EXTENDED, "at"),
+    "hearing": (CASE_HEARING_HELD, "at"),
     "replied": (CASE_REPLIED, "at"),
     "review_requested": (CASE_REVIEW_REQUESTED, "at"),
     "closed": (CASE_CLOSED, "at"),

@@ -42,6 +42,7 @@ from xinfang_common.events import (
     CaseExtended,
     CaseObjected,
     CaseReplied,
+    HearingHeld,
     PetitionRegistered,
     ReviewRequested,
 )
@@ -52,6 +53,7 @@ from xinfang_common.topics import (
     CASE_CLOSED,
     CASE_DECLINED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_OBJECTED,
     CASE_REPLIED,
     CASE_REVIEW_REQUESTED,
@@ -92,6 +94,7 @@ def fact_of(spec: TopicSpec, event: CloudEvent[Any]) -> Fact:
         CaseDeclined: FactKind.DECLINED,
         CaseObjected: FactKind.OBJECTED,
         CaseExtended: FactKind.EXTENDED,
+        HearingHeld: FactKind.HEARING,
         CaseReplied: FactKind.REPLIED,
         CaseClosed: FactKind.CLOSED,
     }
@@ -101,8 +104,10 @@ def fact_of(spec: TopicSpec, event: CloudEvent[Any]) -> Fact:
         kind=kind,
         at=data.at,
         unit_code=data.unit_code,
-        days=data.days if isinstance(data, CaseExtended) else None,
-        stage=data.stage.value if isinstance(data, CaseReplied) else None,
+        days=data.days if isinstance(data, CaseExtended | HearingHeld) else None,
+        stage=data.stage.value if isinstance(data, CaseReplied | HearingHeld) else None,
+        difficulty=data.difficulty if isinstance(data, CaseAccepted) else None,
+        started_on=data.started_on if isinstance(data, HearingHeld) else None,
     )
 
 
@@ -113,6 +118,7 @@ INPUT_SPECS: tuple[TopicSpec, ...] = (
     CASE_DECLINED,
     CASE_OBJECTED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_REPLIED,
     CASE_REVIEW_REQUESTED,
     CASE_CLOSED,

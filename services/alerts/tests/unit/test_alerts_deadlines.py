@@ -9,11 +9,12 @@ import pytest
 
 from alerts.agents import Scanner
 from alerts.deadlines import TierRule, alert_event_id
-from alerts.testing import NATIONAL, SPECS, UNIT, case_event, new_case_id
+from alerts.policies import DeadlinePolicy
+from alerts.testing import ENTERPRISE, NATIONAL, SPECS, UNIT, case_event, new_case_id
 from alerts.tracker import Tracker, fact_of
 from xinfang_common.calendar import load_calendar
 from xinfang_common.cloudevents import CloudEvent
-from xinfang_common.domain import AlertTier, DeadlineKind
+from xinfang_common.domain import AlertTier, DeadlineKind, Difficulty
 from xinfang_common.periods import SHANGHAI
 
 K = DeadlineKind
@@ -26,7 +27,13 @@ def local(text: str) -> datetime:
 class Harness:
     """A tracker over a dict, a recording publisher and a settable clock."""
 
-    def __init__(self, *, parents: dict[str, str] | None = None, grace: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        parents: dict[str, str] | None = None,
+        grace: float = 0.0,
+        policy: DeadlinePolicy = NATIONAL,
+    ) -> None:
         self.store: dict[str, bytes] = {}
         self.published: list[tuple[str, CloudEvent[Any]]] = []
         self.now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -34,7 +41,7 @@ class Harness:
             store=self.store,
             scheduled_topic="deadlines",
             alerts_topic="alerts",
-            policy=NATIONAL,
+            policy=policy,
             calendar=load_calendar(),
             tz=SHANGHAI,
             intake_unit="430104-xfj",
@@ -143,6 +150,102 @@ def test_the_full_chain_with_an_extension_and_review_and_recheck():
     assert all(d.stopped for d in state.deadlines.values())
     versions = [(d.kind, d.version) for d in h.announced(case)]
     assert len(versions) == len(set(versions))
+
+
+def _to_recheck(h: Harness, case: str) -> None:
+    h.feed(
+        case,
+        case_event("registered", case, local("2026-02-27T09:00")),
+        case_event("assigned", case, local("2026-02-28T10:00")),
+        case_event("accepted", case, local("2026-03-02T10:00")),
+        case_event("replied", case, local("2026-04-01T10:00")),
+        case_event("review_requested", case, local("2026-04-10T10:00"), stage="review"),
+        case_event("replied", case, local("2026-05-06T10:00"), stage="review"),
+        case_event("review_requested", case, local("2026-05-08T10:00"), stage="recheck"),
+    )
+
+
+def test_a_hearing_in_the_recheck_is_not_counted_in_its_period():
+    h = Harness()
+    case = new_case_id()
+    _to_recheck(h, case)
+    recheck = h.deadline(case, K.RECHECK)
+    assert recheck.last_day == date(2026, 6, 8)  # 30 days end on Sunday 7 June
+    assert recheck.version == 1
+
+    hearing = {"stage": "recheck", "started_on": date(2026, 5, 20), "ended_on": date(2026, 5, 22)}
+    h.feed(case, case_event("hearing", case, local("2026-05-15T10:00"), **hearing))
+    recheck = h.deadline(case, K.RECHECK)
+    assert recheck.version == 2
+    assert recheck.period == 33  # the hearing's 3 days, both ends included, do not count
+    assert recheck.last_day == date(2026, 6, 10)  # 3 days after the original last day (7 June)
+    assert "第三十六条" in recheck.legal_basis
+    assert "听证" in recheck.legal_basis
+
+    # A second sitting adds its own days; a replayed record adds nothing.
+    second = {"stage": "recheck", "started_on": date(2026, 5, 27), "ended_on": date(2026, 5, 27)}
+    h.feed(case, case_event("hearing", case, local("2026-05-26T10:00"), **second))
+    assert h.deadline(case, K.RECHECK).period == 34
+    assert h.deadline(case, K.RECHECK).version == 3
+
+
+def test_a_hearing_does_not_move_periods_the_policy_keeps_running():
+    h = Harness()
+    case = new_case_id()
+    h.feed(
+        case,
+        case_event("registered", case, local("2026-02-27T09:00")),
+        case_event("assigned", case, local("2026-02-28T10:00")),
+        case_event("accepted", case, local("2026-03-02T10:00")),
+    )
+    before = h.deadline(case, K.COMPLETION)
+    hearing = {"stage": "reply", "started_on": date(2026, 3, 20), "ended_on": date(2026, 3, 21)}
+    h.feed(case, case_event("hearing", case, local("2026-03-10T10:00"), **hearing))
+
+    # The national policy excludes hearing days from the recheck only (Art. 36).
+    assert h.deadline(case, K.COMPLETION) == before
+
+
+def test_an_enterprise_target_by_difficulty_is_alerted_beside_the_legal_period():
+    h = Harness(policy=ENTERPRISE, parents={UNIT: "430104-gov"})
+    case = new_case_id()
+    h.feed(
+        case,
+        case_event("registered", case, local("2026-03-02T09:00")),
+        case_event("assigned", case, local("2026-03-02T10:00")),
+        case_event("accepted", case, local("2026-03-03T10:00"), difficulty=Difficulty.SIMPLE),
+    )
+    target = h.deadline(case, K.COMPLETION_TARGET)
+    assert target.last_day == date(2026, 3, 10)  # simple matters: 7 days
+    assert target.alerting
+    assert "内部办理时限" in target.legal_basis
+    assert h.deadline(case, K.COMPLETION).last_day == date(2026, 4, 2)  # the 30 days stand
+
+    overdue = h.scan(case, local("2026-03-13T09:00"))
+    assert [(a.kind, a.tier) for a in overdue] == [
+        (K.COMPLETION_TARGET, AlertTier.APPROACHING),
+        (K.COMPLETION_TARGET, AlertTier.DUE),
+        (K.COMPLETION_TARGET, AlertTier.OVERDUE),
+    ]
+
+    h.feed(case, case_event("replied", case, local("2026-03-13T10:00")))
+    assert h.deadline(case, K.COMPLETION_TARGET).stopped
+    assert h.deadline(case, K.COMPLETION).stopped
+
+
+def test_without_a_difficulty_or_a_tier_there_is_no_target():
+    for policy, difficulty in ((ENTERPRISE, None), (NATIONAL, Difficulty.DIFFICULT)):
+        h = Harness(policy=policy)
+        case = new_case_id()
+        h.feed(
+            case,
+            case_event("registered", case, local("2026-03-02T09:00")),
+            case_event("assigned", case, local("2026-03-02T10:00")),
+            case_event("accepted", case, local("2026-03-03T10:00"), difficulty=difficulty),
+        )
+        state = h.tracker.read(case)
+        assert state is not None
+        assert K.COMPLETION_TARGET not in state.deadlines
 
 
 def test_facts_arriving_out_of_order_give_the_same_deadlines():

@@ -7,7 +7,7 @@ import pytest
 from alerts.config import AlertsSettings
 from alerts.policies import KindNotInPolicy, PolicyError, load_policy, parse_period, policy_from_yaml
 from alerts.testing import NATIONAL_POLICY_PATH
-from xinfang_common.domain import DeadlineKind, PeriodUnit
+from xinfang_common.domain import DeadlineKind, Difficulty, PeriodUnit
 
 REPO = NATIONAL_POLICY_PATH.parents[2]
 
@@ -36,6 +36,19 @@ def test_the_example_enterprise_policy_has_stricter_internal_tiers():
 
     assert policy.internal_tiers == {"simple": "7d", "ordinary": "15d", "difficult": "30d"}
     assert policy.period(DeadlineKind.ACCEPTANCE).unit is PeriodUnit.WORKING_DAYS
+    target = policy.target(Difficulty.SIMPLE)
+    assert target is not None
+    assert target.period == "7d"
+    assert policy.hearing.excluded_from == {DeadlineKind.REVIEW, DeadlineKind.RECHECK}
+
+
+def test_the_national_policy_excludes_hearings_from_the_recheck_only_and_sets_no_targets():
+    policy = load_policy(REPO / "deploy" / "config" / "deadline-policy.national-2022.yaml")
+
+    assert policy.hearing.excluded_from == {DeadlineKind.RECHECK}
+    assert all(policy.target(d) is None for d in Difficulty)
+    # A policy stored with a case before hearings were known still applies the law's rule.
+    assert policy_from_yaml("version: old\nperiods: {}\n").hearing.excluded_from == {DeadlineKind.RECHECK}
 
 
 @pytest.mark.parametrize(
@@ -56,9 +69,11 @@ def test_periods_are_written_in_days_or_working_days(text, parsed):
         ("version: x\nperiods: {}\nextension: {max_days: 45}\n", "max_days"),
         (
             "version: x\nperiods:\n  completion: {period: 30d, legal_basis: a}\n"
-            "internal_tiers: {hard: 60d}\n",
+            "internal_tiers: {difficult: 60d}\n",
             "stricter",
         ),
+        ("version: x\nperiods: {}\ninternal_tiers: {hard: 20d}\n", "simple"),
+        ("version: x\nperiods: {}\nhearing: {excluded_from: [acceptance]}\n", "only the period of an answer"),
         ("version: [\n", "not valid YAML"),
     ],
 )

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from intake.consumers import apply_message
 from xinfang_common.cloudevents import CloudEvent, decode_event
+from xinfang_common.events import CaseAccepted, HearingHeld
 from xinfang_common.testing.auth import staff_client
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
@@ -20,6 +21,7 @@ from xinfang_common.topics import (
     CASE_ASSIGNED,
     CASE_CLOSED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_OBJECTED,
     CASE_REPLIED,
     TopicSpec,
@@ -215,6 +217,42 @@ def test_each_action_is_stored_with_its_event_in_the_outbox(
         engine.dispose()
 
 
+def test_difficulty_and_hearings_are_recorded_with_their_events(
+    client: TestClient, petition_body: Callable[..., dict[str, Any]], database_url: str
+) -> None:
+    case_id = register(client, petition_body())
+    route(client, case_id)
+    ok(client, case_id, action="accept", difficulty="difficult")
+    backwards = act(client, case_id, action="hearing", started_on="2026-05-13", ended_on="2026-05-12")
+    assert backwards.status_code == 422
+    assert [f["field"] for f in backwards.json()["fields"]] == ["ended_on"]
+    assert act(client, case_id, action="accept", difficulty="hard").status_code == 422
+
+    case = ok(client, case_id, action="hearing", started_on="2026-05-12", ended_on="2026-05-13")
+    assert case["status"] == "accepted"
+    accepted, hearing = case["timeline"][-2:]
+    assert accepted["detail"]["difficulty"] == "difficult"
+    assert hearing["kind"] == "hearing_held"
+    assert {k: hearing["detail"][k] for k in ("stage", "started_on", "ended_on")} == {
+        "stage": "reply",
+        "started_on": "2026-05-12",
+        "ended_on": "2026-05-13",
+    }
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            payloads = conn.execute(
+                text("SELECT topic, payload FROM outbox_messages WHERE key = :k ORDER BY id"), {"k": case_id}
+            ).all()
+    finally:
+        engine.dispose()
+    raw = {topic: bytes(payload) for topic, payload in payloads}
+    accepted_event = decode_event(raw[CASE_ACCEPTED.name], CaseAccepted, CASE_ACCEPTED.event_type)
+    assert accepted_event.data.difficulty == "difficult"
+    held = decode_event(raw[CASE_HEARING_HELD.name], HearingHeld, CASE_HEARING_HELD.event_type).data
+    assert (held.stage, held.days) == ("reply", 2)
+
+
 def test_list_filters_by_unit_status_type_and_text_with_cursor_pagination(
     client: TestClient, petition_body: Callable[..., dict[str, Any]]
 ) -> None:
@@ -304,7 +342,7 @@ def test_full_path_publishes_each_action_on_its_topic_keyed_by_case(
         send(producer, case_assigned(case_id))
         wait_until(lambda: status_is(client, case_id, "routed"))
         accepted = ok(client, case_id, action="accept")
-        assert accepted["allowed_actions"] == ["extend", "reply"]
+        assert accepted["allowed_actions"] == ["extend", "hearing", "reply"]
         extended = ok(
             client,
             case_id,
@@ -314,7 +352,7 @@ def test_full_path_publishes_each_action_on_its_topic_keyed_by_case(
             approver="head-0012",
         )
         assert extended["extended_days"] == 30
-        assert extended["allowed_actions"] == ["reply"]
+        assert extended["allowed_actions"] == ["hearing", "reply"]
         opinion = "经核查，该工地确有夜间违规施工行为，已责令其停止夜间作业并依法处罚。"
         ok(client, case_id, action="reply", opinion=opinion, outcome="supported")
         case = ok(client, case_id, action="close", reason="已书面答复信访人，办结。")

@@ -246,7 +246,7 @@ def test_rating_and_the_review_chain_to_the_final_recheck(
     assert review.json()["status"] == "review_requested"
     assert client.post(f"/v1/track/{code}/review", json={"reason": REASON}).status_code == 409
     staff_view = client.get(f"/v1/petitions/{case_id}").json()
-    assert staff_view["allowed_actions"] == ["review_reply"]
+    assert staff_view["allowed_actions"] == ["hearing", "review_reply"]
     assert staff_view["timeline"][-1]["detail"]["reason"] == REASON  # the superior unit reads it
     assert track(client, code)["status_text"] == "已请求复查，等待上一级机关答复"
 

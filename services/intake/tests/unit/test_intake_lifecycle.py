@@ -31,14 +31,14 @@ A = Action
 ALLOWED: dict[PetitionStatus, list[Action]] = {
     S.REGISTERED: [],
     S.ROUTED: [A.ACCEPT, A.DECLINE, A.OBJECT],
-    S.ACCEPTED: [A.EXTEND, A.REPLY],
+    S.ACCEPTED: [A.EXTEND, A.HEARING, A.REPLY],
     S.DECLINED: [A.CLOSE],
     S.OBJECTED: [],
     S.TRIAGE: [],
     S.REPLIED: [A.CLOSE],
-    S.REVIEW_REQUESTED: [A.REVIEW_REPLY],
+    S.REVIEW_REQUESTED: [A.HEARING, A.REVIEW_REPLY],
     S.REVIEWED: [A.CLOSE],
-    S.RECHECK_REQUESTED: [A.RECHECK_REPLY],
+    S.RECHECK_REQUESTED: [A.HEARING, A.RECHECK_REPLY],
     S.RECHECKED: [A.CLOSE],
     S.CLOSED: [],
 }
@@ -48,6 +48,9 @@ NEXT: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
     (S.ROUTED, A.OBJECT): S.OBJECTED,
     (S.ACCEPTED, A.EXTEND): S.ACCEPTED,
     (S.ACCEPTED, A.REPLY): S.REPLIED,
+    (S.ACCEPTED, A.HEARING): S.ACCEPTED,
+    (S.REVIEW_REQUESTED, A.HEARING): S.REVIEW_REQUESTED,
+    (S.RECHECK_REQUESTED, A.HEARING): S.RECHECK_REQUESTED,
     (S.DECLINED, A.CLOSE): S.CLOSED,
     (S.REPLIED, A.CLOSE): S.CLOSED,
     (S.REVIEW_REQUESTED, A.REVIEW_REPLY): S.REVIEWED,
@@ -117,10 +120,10 @@ def test_objection_after_five_working_days_is_refused_saying_why() -> None:
 
 def test_a_second_extension_is_refused() -> None:
     case = state(S.ACCEPTED, extended_days=15)
-    assert allowed_actions(case, now=NOW) == [A.REPLY]
+    assert allowed_actions(case, now=NOW) == [A.HEARING, A.REPLY]
     with pytest.raises(TransitionNotAllowed, match="already extended once") as refused:
         decide(case, A.EXTEND, now=NOW)
-    assert refused.value.allowed_actions == ["reply"]
+    assert refused.value.allowed_actions == ["hearing", "reply"]
 
 
 ACTION_BODY: TypeAdapter[object] = TypeAdapter(CaseActionRequest)

@@ -21,6 +21,7 @@ from intake.petitions.schemas import (
     CloseAction,
     DeclineAction,
     ExtendAction,
+    HearingAction,
     ObjectAction,
     PetitionRead,
     RecheckReplyAction,
@@ -38,12 +39,14 @@ from xinfang_common.events import (
     CaseExtended,
     CaseObjected,
     CaseReplied,
+    HearingHeld,
 )
 from xinfang_common.topics import (
     CASE_ACCEPTED,
     CASE_CLOSED,
     CASE_DECLINED,
     CASE_EXTENDED,
+    CASE_HEARING_HELD,
     CASE_OBJECTED,
     CASE_REPLIED,
     TopicSpec,
@@ -58,9 +61,10 @@ def _record(
 ) -> tuple[TopicSpec, CaseAction, dict[str, Any]]:
     """Apply the action's own fields to the case; its topic, event and timeline detail."""
     match request:
-        case AcceptAction():
+        case AcceptAction(difficulty=difficulty):
             petition.accepted_at = now
-            return CASE_ACCEPTED, CaseAccepted(**base), {}
+            accepted: dict[str, Any] = {"difficulty": difficulty.value} if difficulty else {}
+            return CASE_ACCEPTED, CaseAccepted(**base, difficulty=difficulty), accepted
         case DeclineAction(reason=reason):
             return CASE_DECLINED, CaseDeclined(**base, reason=reason), {"reason": reason}
         case ObjectAction(reason=reason):
@@ -73,6 +77,15 @@ def _record(
             petition.extended_days = days
             extended = CaseExtended(**base, days=days, reason=reason, approver=approver)
             return CASE_EXTENDED, extended, {"days": days, "reason": reason, "approver": approver}
+        case HearingAction(started_on=started_on, ended_on=ended_on):
+            stage = lifecycle.HEARING_STAGE[lifecycle.PetitionStatus(petition.status)]
+            held = HearingHeld(**base, stage=stage, started_on=started_on, ended_on=ended_on)
+            hearing: dict[str, Any] = {
+                "stage": stage.value,
+                "started_on": started_on.isoformat(),
+                "ended_on": ended_on.isoformat(),
+            }
+            return CASE_HEARING_HELD, held, hearing
         case (
             ReplyAction(opinion=opinion, outcome=outcome)
             | ReviewReplyAction(opinion=opinion, outcome=outcome)

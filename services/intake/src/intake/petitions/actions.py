@@ -52,7 +52,7 @@ class _ActionRoute(APIRoute):
 router = APIRouter(prefix="/v1/petitions", tags=["case actions"], route_class=_ActionRoute)
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
-    "accept": {"summary": "受理", "value": {"action": "accept"}},
+    "accept": {"summary": "受理（可注明难易程度）", "value": {"action": "accept", "difficulty": "ordinary"}},
     "decline": {
         "summary": "不予受理",
         "value": {
@@ -72,6 +72,10 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "reason": "需会同生态环境、城管等部门现场核查，情况复杂，申请延期办理。",
             "approver": "head-0012",
         },
+    },
+    "hearing": {
+        "summary": "听证（复核期间听证时间不计入期限）",
+        "value": {"action": "hearing", "started_on": "2026-05-12", "ended_on": "2026-05-13"},
     },
     "reply": {
         "summary": "出具处理意见（申诉求决类须写明结论）",
@@ -117,7 +121,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/{case_id}/actions",
     response_model=PetitionRead,
-    summary="Act on a case: accept, decline, object, extend, reply, review_reply, recheck_reply or close",
+    summary="Act on a case: accept, decline, object, extend, hearing, reply, review_reply, recheck_reply "
+    "or close",
     responses=_RESPONSES,
 )
 def act_on_case(

@@ -15,6 +15,9 @@ unit-tested directly.
 
 ``extend`` is taken on an accepted case, once; the case stays ``accepted`` and records the days
 (``extended_days``), because an extension changes the deadline, not what the unit may do next.
+``hearing`` (听证) records a hearing held or scheduled while an answer is pending (accepted,
+review_requested, recheck_requested) and leaves the status as it is: the deadline policy says
+which periods do not count its days.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Action(StrEnum):
     DECLINE = "decline"
     OBJECT = "object"
     EXTEND = "extend"
+    HEARING = "hearing"
     REPLY = "reply"
     REVIEW_REPLY = "review_reply"
     RECHECK_REPLY = "recheck_reply"
@@ -66,6 +70,7 @@ PAST_TENSE: dict[Action, str] = {
     Action.DECLINE: "declined",
     Action.OBJECT: "objected",
     Action.EXTEND: "extended",
+    Action.HEARING: "hearing_held",
     Action.REPLY: "replied",
     Action.REVIEW_REPLY: "reviewed",
     Action.RECHECK_REPLY: "rechecked",
@@ -79,6 +84,9 @@ TRANSITIONS: dict[tuple[PetitionStatus, Action], PetitionStatus] = {
     (PetitionStatus.ROUTED, Action.OBJECT): PetitionStatus.OBJECTED,
     (PetitionStatus.ACCEPTED, Action.EXTEND): PetitionStatus.ACCEPTED,
     (PetitionStatus.ACCEPTED, Action.REPLY): PetitionStatus.REPLIED,
+    (PetitionStatus.ACCEPTED, Action.HEARING): PetitionStatus.ACCEPTED,
+    (PetitionStatus.REVIEW_REQUESTED, Action.HEARING): PetitionStatus.REVIEW_REQUESTED,
+    (PetitionStatus.RECHECK_REQUESTED, Action.HEARING): PetitionStatus.RECHECK_REQUESTED,
     (PetitionStatus.DECLINED, Action.CLOSE): PetitionStatus.CLOSED,
     (PetitionStatus.REPLIED, Action.CLOSE): PetitionStatus.CLOSED,
     (PetitionStatus.REVIEW_REQUESTED, Action.REVIEW_REPLY): PetitionStatus.REVIEWED,
@@ -183,6 +191,13 @@ REPLY_ACTIONS: dict[Action, ReplyStage] = {
 
 REVIEW_REQUEST_DAYS = 30
 """A review (复查) or recheck (复核) is requested within 30 days of the answer (Art. 35-36)."""
+
+HEARING_STAGE: dict[PetitionStatus, ReplyStage] = {
+    PetitionStatus.ACCEPTED: ReplyStage.REPLY,
+    PetitionStatus.REVIEW_REQUESTED: ReplyStage.REVIEW,
+    PetitionStatus.RECHECK_REQUESTED: ReplyStage.RECHECK,
+}
+"""The answer a hearing held in each status prepares."""
 
 REQUESTED_STATUS: dict[ReviewStage, PetitionStatus] = {
     ReviewStage.REVIEW: PetitionStatus.REVIEW_REQUESTED,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import phonenumbers
@@ -13,8 +13,16 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 from intake import categories
 from intake.petitions.lifecycle import Action, PetitionStatus
 from xinfang_common.cloudevents import utcnow
-from xinfang_common.domain import Channel, DeadlineKind, LinkKind, Outcome, PetitionType, RegionCode
-from xinfang_common.events import MAX_EXTENSION_DAYS
+from xinfang_common.domain import (
+    Channel,
+    DeadlineKind,
+    Difficulty,
+    LinkKind,
+    Outcome,
+    PetitionType,
+    RegionCode,
+)
+from xinfang_common.events import MAX_EXTENSION_DAYS, MAX_HEARING_DAYS
 
 MAX_REPRESENTATIVES = 5
 """A group visit sends at most five representatives (信访工作条例 Art. 20)."""
@@ -352,7 +360,7 @@ class PetitionRead(BaseModel):
                     },
                     "extended_days": None,
                     "outcome": None,
-                    "allowed_actions": ["extend", "reply"],
+                    "allowed_actions": ["extend", "hearing", "reply"],
                     "deadlines": [{"kind": "acceptance", "due_at": "2026-03-17T16:00:00Z"}],
                     "petitioners": [
                         {"name": "张*丰", "id_number": "1101**********002X", "phone": "138****5678"}
@@ -473,6 +481,11 @@ class AcceptAction(BaseModel):
     model_config = _IN
 
     action: Literal["accept"]
+    difficulty: Difficulty | None = Field(
+        default=None,
+        description="simple, ordinary or difficult: selects the organisation's internal completion "
+        "target where its deadline policy sets one; the legal period is not changed",
+    )
 
 
 class DeclineAction(BaseModel):
@@ -502,6 +515,28 @@ class ExtendAction(BaseModel):
     days: int = Field(ge=1, le=MAX_EXTENSION_DAYS, description="days added (1-30)")
     reason: Reason
     approver: str = Field(min_length=1, max_length=64, description="id of the approving unit head")
+
+
+class HearingAction(BaseModel):
+    """Record a hearing (听证) held or scheduled while an answer is pending; where the deadline
+    policy says so (the recheck, Art. 36), its days do not count towards the answer's period."""
+
+    model_config = _IN
+
+    action: Literal["hearing"]
+    started_on: date = Field(description="first day of the hearing (local date)")
+    ended_on: date = Field(description="last day, the same day or later; both days are excluded")
+
+    @field_validator("ended_on")
+    @classmethod
+    def _after_start(cls, ended_on: date, info: ValidationInfo) -> date:
+        started_on = info.data.get("started_on")
+        if isinstance(started_on, date):
+            if ended_on < started_on:
+                raise ValueError("must be on or after started_on")
+            if (ended_on - started_on).days + 1 > MAX_HEARING_DAYS:
+                raise ValueError(f"a hearing record spans at most {MAX_HEARING_DAYS} days")
+        return ended_on
 
 
 class _Answer(BaseModel):
@@ -547,6 +582,7 @@ CaseActionRequest = Annotated[
     | DeclineAction
     | ObjectAction
     | ExtendAction
+    | HearingAction
     | ReplyAction
     | ReviewReplyAction
     | RecheckReplyAction

@@ -65,6 +65,7 @@ _STEP_TEXT: dict[str, str] = {
     "declined": "不予受理",
     "objected": "承办单位认为不属于其职权范围，退回重新转送",
     "triage": "正在确定承办单位",
+    "hearing_held": "已安排听证（听证时间依规定不计入办理期限）",
     "replied": "已出具处理意见",
     "rated": "已评价",
     "review_requested": "已请求复查",
@@ -84,7 +85,7 @@ _DEADLINE_TEXT: dict[DeadlineKind, str] = {
     DeadlineKind.RECHECK_REQUEST: "可请求复核的期限",
     DeadlineKind.RECHECK: "出具复核意见的期限",
 }
-"""Deadlines the petitioner is shown; the unit's internal limits (objection) are not."""
+"""Deadlines the petitioner is shown; the unit's internal limits (objection, completion targets) are not."""
 
 _REPLY_KINDS = frozenset(lifecycle.PAST_TENSE[a] for a in lifecycle.REPLY_ACTIONS)
 
