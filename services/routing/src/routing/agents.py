@@ -43,6 +43,7 @@ from xinfang_common.events import (
     ReviewRequested,
     TriageQueued,
 )
+from xinfang_common.keyed import consume_by_key
 from xinfang_common.retry import retry_until_done
 from xinfang_common.streams import dlq_topic, handle_or_dead_letter, publish, spec_topic
 from xinfang_common.topics import (
@@ -266,38 +267,41 @@ class PetitionRouter:
             SURGES_DETECTED.inc()
 
 
-def register_agents(app: faust.App, router: PetitionRouter) -> Any:
-    """Attach the agents to ``app``; returns ``route_petitions`` (the others are on ``app.agents``)."""
+def register_agents(app: faust.App, router: PetitionRouter, *, in_flight: int = 1) -> Any:
+    """Attach the agents to ``app``; returns ``route_petitions`` (the others are on ``app.agents``).
+
+    ``in_flight`` above 1 lets each agent work on that many cases at once (see ``consume_by_key``).
+    """
 
     @app.agent(spec_topic(app, PETITION_REGISTERED), name="route_petitions")
-    async def route_petitions(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle(message.value, message.key)
+    async def route_petitions(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle, in_flight=in_flight):
+            yield result
 
     @app.agent(spec_topic(app, CASE_OBJECTED), name="reroute_objections")
-    async def reroute_objections(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle_objection(message.value, message.key)
+    async def reroute_objections(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle_objection, in_flight=in_flight):
+            yield result
 
     @app.agent(spec_topic(app, CASE_REVIEW_REQUESTED), name="assign_reviews")
-    async def assign_reviews(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle_review(message.value, message.key)
+    async def assign_reviews(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle_review, in_flight=in_flight):
+            yield result
 
     @app.agent(spec_topic(app, CASE_REPLIED), name="track_replies")
-    async def track_replies(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle_reply(message.value, message.key)
+    async def track_replies(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle_reply, in_flight=in_flight):
+            yield result
 
     @app.agent(spec_topic(app, CASE_DECLINED), name="track_declines")
-    async def track_declines(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle_declined(message.value, message.key)
+    async def track_declines(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle_declined, in_flight=in_flight):
+            yield result
 
     @app.agent(spec_topic(app, CASE_CLOSED), name="track_closures")
-    async def track_closures(stream: faust.StreamT[bytes]) -> AsyncIterator[bool]:
-        async for message in stream.events():
-            yield await router.handle_closed(message.value, message.key)
+    async def track_closures(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
+        async for result in consume_by_key(stream, router.handle_closed, in_flight=in_flight):
+            yield result
 
     return route_petitions
 

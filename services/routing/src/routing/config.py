@@ -45,6 +45,14 @@ class RoutingSettings(XinfangSettings):
         gt=0,
         description="longest pause between attempts to publish an event while Kafka refuses it",
     )
+    messages_in_flight: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="messages of different cases handled at once per agent (each case's in order; "
+        "decisions themselves stay one at a time): overlaps the waits for the broker's "
+        "acknowledgements; 1 handles one message at a time",
+    )
     classifier_model_path: Path | None = Field(
         default=None,
         description="model file from `xinfang-routing train` that predicts the category of petitions "

@@ -108,7 +108,7 @@ def create_app(
         rules=lambda: state.rules.current,
     )
     state.router = router
-    register_agents(faust_app, router)
+    register_agents(faust_app, router, in_flight=settings.messages_in_flight)
     units_topic = spec_topic(faust_app, UNIT_CHANGED)
 
     async def send_unit(code: str, event: CloudEvent[UnitChanged] | None) -> None:
