@@ -1,30 +1,38 @@
 """Alerts tracking one million open deadlines: resident memory and restart recovery time.
 
     .venv/bin/python bench/alerts_memory.py --cases 1000000
+    .venv/bin/python bench/alerts_memory.py --cases 1000000 --store rocksdb
     .venv/bin/python bench/alerts_memory.py --cases 100000          # then extrapolate, and say so
 
-Alerts keeps every case it tracks (facts, deadlines, alerts raised) in a faust table, in memory,
-backed by a compacted changelog topic that a restarted instance reads back before it is ready.
+Alerts keeps every case it tracks (facts, deadlines, alerts raised) in a faust table, in memory
+or in RocksDB (ALERTS_TABLE_STORE), backed by a compacted changelog topic that a restarted
+instance reads back (with RocksDB: only what its local files lack) before it is ready.
 The cheapest faithful way to give it a million cases is therefore to write its changelog:
 1. start a broker and alerts alone; publish one PetitionRegistered and one CaseAssigned (the
    topic specs' examples, dated now) and let alerts derive that case's state and write it to
    the changelog, exactly as in production (a forward deadline met, an acceptance deadline open);
 2. stop alerts; write --cases copies of that changelog record, each with a new case id, to the
    partition alerts itself would choose (alerts.tables.partition_of);
-3. start alerts again and time it until /readyz answers 200 (table recovered); read its RSS, and
-   its CPU use over the next --watch seconds, when the scanner walks every case each
-   ALERTS_SCAN_INTERVAL_SECONDS (30 s by default).
+3. start alerts again and time it until /readyz answers 200 (table recovered) and until its
+   first scanner round has rebuilt the alert schedule from the table (every case parsed once,
+   and copied to the digest mirror in SQLite); read its RSS, its CPU use over the next --watch
+   seconds and the scanner rounds' mean duration (nothing falls due in that time, so a round
+   only looks at the schedule: ALERTS_SCAN_INTERVAL_SECONDS, set to 5 s here);
+4. with RocksDB, restart once more: the local files are kept, so nothing is read back.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
-from benchlib import BenchSuite, machine_line, rss_bytes, wait_until
+from benchlib import BenchSuite, machine_line, metric_samples, rss_bytes, wait_until
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from alerts.tables import partition_of
@@ -40,6 +48,48 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def metric(base_url: str, name: str) -> float:
+    """One unlabelled sample of alerts' metrics page (0 if absent or unreachable)."""
+    try:
+        text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return 0.0
+    return metric_samples(text, name).get("", 0.0)
+
+
+def restart_timed(suite: BenchSuite, base_url: str, cases: int) -> tuple[float, float, int]:
+    """Start alerts; seconds to ready, seconds to the schedule rebuilt, peak RSS meanwhile."""
+    assert suite.suite is not None
+    start = time.monotonic()
+    suite.suite.start("alerts")
+    pid = suite.pid("alerts")
+    peak = 0
+
+    def ready() -> bool:
+        nonlocal peak
+        peak = max(peak, rss_bytes(pid))
+        try:
+            return httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def rebuilt() -> bool:
+        nonlocal peak
+        peak = max(peak, rss_bytes(pid))
+        return metric(base_url, "xinfang_alerts_schedule_rebuild_seconds") > 0
+
+    recovery = wait_until(ready, 3600, "alerts recovery", interval=0.5)
+    wait_until(rebuilt, 3600, "alert schedule rebuilt", interval=1)
+    scheduled = metric(base_url, "xinfang_alerts_scheduled_cases")
+    rebuild = metric(base_url, "xinfang_alerts_schedule_rebuild_seconds")
+    print(f"restart to ready (table of {cases} cases recovered): {recovery:.1f} s")
+    print(
+        f"  then schedule rebuilt from the table in {rebuild:.1f} s "
+        f"({time.monotonic() - start:.1f} s after the start; {scheduled:.0f} cases scheduled)"
+    )
+    return recovery, rebuild, peak
 
 
 def template_record(bootstrap: str, case_id: str, timeout: float = 60) -> tuple[bytes, bytes]:
@@ -72,10 +122,23 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--watch", type=float, default=90.0, help="seconds to watch CPU after recovery")
     parser.add_argument("--keep", action="store_true", help="keep the broker's folder")
+    parser.add_argument("--store", choices=("memory", "rocksdb"), default="memory")
     args = parser.parse_args()
     print(machine_line())
-    with BenchSuite(services=("alerts",), keep=args.keep) as suite:
-        ready_url = f"{suite.urls['alerts']}/readyz"
+    print(f"table store: {args.store}")
+    data_dir = Path(tempfile.mkdtemp(prefix="xinfang-bench-alerts-"))
+    env = {"ALERTS_TABLE_STORE": f"{args.store}://", "ALERTS_DATA_DIR": str(data_dir)}
+    env["ALERTS_SCAN_INTERVAL_SECONDS"] = "5"
+    try:
+        return run(args, env)
+    finally:
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The measurement, with alerts' environment ``env``."""
+    with BenchSuite(services=("alerts",), keep=args.keep, env={"alerts": env}) as suite:
         case_id = str(uuid.uuid4())
         now = utcnow()
         producer = KafkaProducer(
@@ -119,34 +182,34 @@ def main() -> int:
         producer.close()
         print(f"wrote {args.cases} case states to {CHANGELOG} in {time.monotonic() - start:.0f} s")
 
-        suite.suite.start("alerts")
+        base_url = suite.urls["alerts"]
+        recovery, _, peak = restart_timed(suite, base_url, args.cases + 1)
         pid = suite.pid("alerts")
-        peak = 0
-
-        def ready() -> bool:
-            nonlocal peak
-            peak = max(peak, rss_bytes(pid))
-            try:
-                return httpx.get(ready_url, timeout=5).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        recovery = wait_until(ready, 3600, "alerts recovery", interval=0.5)
         rss = rss_bytes(pid)
-        print(f"restart to ready (table of {args.cases + 1} cases recovered): {recovery:.1f} s")
-        print(f"alerts RSS when ready: {rss / 2**20:.0f} MiB (peak during recovery {peak / 2**20:.0f} MiB)")
+        print(f"alerts RSS when rebuilt: {rss / 2**20:.0f} MiB (peak so far {peak / 2**20:.0f} MiB)")
         per_case = (rss - idle_rss) / max(args.cases, 1)
         print(f"  about {per_case / 1024:.2f} KiB per tracked case above the 1-case baseline")
+        scans0 = metric(base_url, "xinfang_alerts_scan_seconds_count")
+        spent0 = metric(base_url, "xinfang_alerts_scan_seconds_sum")
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         while time.monotonic() - t0 < args.watch:
             peak = max(peak, rss_bytes(pid))
             time.sleep(1)
         busy = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        scans = metric(base_url, "xinfang_alerts_scan_seconds_count") - scans0
+        spent = metric(base_url, "xinfang_alerts_scan_seconds_sum") - spent0
         print(
-            f"after recovery, alerts used {100 * busy:.0f}% of a core over {args.watch:.0f} s "
-            f"(scanner walking every case); RSS now {rss_bytes(pid) / 2**20:.0f} MiB, "
-            f"peak {peak / 2**20:.0f} MiB"
+            f"after the rebuild, alerts used {100 * busy:.1f}% of a core over {args.watch:.0f} s; "
+            f"RSS now {rss_bytes(pid) / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB"
         )
+        if scans:
+            mean_ms = 1000 * spent / scans
+            print(f"  {scans:.0f} scanner rounds with nothing due: {mean_ms:.2f} ms each on average")
+        if args.store == "rocksdb":
+            suite.suite.stop("alerts")
+            print("restart keeping the local RocksDB files:")
+            restart_timed(suite, base_url, args.cases + 1)
+            print(f"  alerts RSS when rebuilt: {rss_bytes(suite.pid('alerts')) / 2**20:.0f} MiB")
         if args.cases < 1_000_000:
             scale = 1_000_000 / max(args.cases, 1)
             print(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from xinfang_common.tracing import current_traceparent
+
+if TYPE_CHECKING:
+    from xinfang_common.topics import TopicSpec
 
 DataT = TypeVar("DataT", bound=BaseModel)
 
@@ -76,20 +81,82 @@ class CloudEvent(BaseModel, Generic[DataT]):
         return headers
 
 
+MAX_EVENT_BYTES = 512 * 1024
+"""Largest message a consumer decodes. The largest legitimate events, a petition or a reply opinion
+of 20,000 characters, are 60-82 KB as producers write them (UTF-8) and under 250 KB even with every
+character escaped as a surrogate pair (tests/contract/test_event_limits.py); Kafka's own default
+limit is 1 MB. Anything bigger is not an event of ours and is dead-lettered before it is parsed."""
+
+SPEC_VERSION = "1.0"
+_VERSIONED_TYPE = re.compile(r"^(?P<base>.+)\.v(?P<version>\d+)$")
+
+
 class EventDecodeError(ValueError):
     """A Kafka message that is not a valid CloudEvent of the expected type."""
+
+
+def _size_of(raw: bytes | str) -> int:
+    return len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+
+
+def _type_mismatch(expected: str, got: object) -> str:
+    found, wanted = _VERSIONED_TYPE.match(str(got)), _VERSIONED_TYPE.match(expected)
+    if found and wanted and found["base"] == wanted["base"]:
+        return (
+            f"event type {got!r} is version {found['version']} of {found['base']}; this consumer reads "
+            f"only version {wanted['version']} ({expected!r}): a new version travels on a topic of its own"
+        )
+    return f"expected event type {expected!r}, got {got!r}"
+
+
+def _envelope_problem(raw: bytes | str, event_type: str) -> str | None:
+    """What is wrong with the envelope itself (specversion, type), read only after validation failed,
+    so that the reason names it instead of the data fields of a payload of another shape."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    version = document.get("specversion")
+    if version != SPEC_VERSION:
+        return f"unsupported CloudEvents specversion {version!r} (this consumer reads {SPEC_VERSION!r})"
+    if document.get("type") != event_type:
+        return _type_mismatch(event_type, document.get("type"))
+    return None
 
 
 def decode_event(raw: bytes | str | None, data_model: type[DataT], event_type: str) -> CloudEvent[DataT]:
     """Parse and validate one message; raise EventDecodeError saying what is wrong."""
     if raw is None:
         raise EventDecodeError("empty message (tombstone) where an event was expected")
+    size = _size_of(raw)
+    if size > MAX_EVENT_BYTES:
+        raise EventDecodeError(f"message of {size} bytes is over the {MAX_EVENT_BYTES}-byte event limit")
     try:
         event = CloudEvent[data_model].model_validate_json(raw)  # type: ignore[valid-type]
     except ValueError as exc:
+        problem = _envelope_problem(raw, event_type)
+        if problem is not None:
+            raise EventDecodeError(problem) from exc
         raise EventDecodeError(f"not a valid {event_type} CloudEvent: {exc}") from exc
     if event.type != event_type:
-        raise EventDecodeError(f"expected event type {event_type!r}, got {event.type!r}")
+        raise EventDecodeError(_type_mismatch(event_type, event.type))
+    return event
+
+
+def decode_message(
+    raw: bytes | str | None, key: bytes | None, spec: TopicSpec, data_model: type[BaseModel] | None = None
+) -> CloudEvent[Any]:
+    """Decode a message of ``spec``'s topic and check that its Kafka key is the event's own key.
+
+    A message keyed otherwise sits on a partition other than its case's other events, so it could
+    be applied out of order (or, in a partitioned table, to the wrong partition's state).
+    """
+    event: CloudEvent[Any] = decode_event(raw, data_model or spec.schema, spec.event_type)
+    expected = spec.key_of(event.data)
+    if key != expected.encode():
+        raise EventDecodeError(f"message key {key!r} is not the event's {spec.key} {expected!r}")
     return event
 
 

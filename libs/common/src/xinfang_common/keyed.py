@@ -103,11 +103,11 @@ class KeyedRunner:
 
 async def consume_by_key(
     stream: Any,
-    handle: Callable[[bytes | None, bytes | None], Awaitable[object]],
+    handle: Callable[[Any], Awaitable[object]],
     *,
     in_flight: int,
 ) -> AsyncIterator[object]:
-    """Drive a faust agent's stream through ``handle(value, key)``.
+    """Drive a faust agent's stream through ``handle(event)`` (a faust event: value, key, message).
 
     With ``in_flight`` 1, one message at a time, yielding each result (what faust's test contexts
     wait for). Above 1, up to that many messages of different keys at once, each key's in order;
@@ -116,13 +116,13 @@ async def consume_by_key(
     """
     if in_flight <= 1:
         async for event in stream.events():
-            yield await handle(event.value, event.key)
+            yield await handle(event)
         return
     runner = KeyedRunner(in_flight)
     manual = stream.noack()
 
     def work(event: Any) -> Callable[[], Awaitable[object]]:
-        return lambda: handle(event.value, event.key)
+        return lambda: handle(event)
 
     def acknowledge(event: Any) -> Callable[[], Awaitable[object]]:
         return lambda: manual.ack(event)

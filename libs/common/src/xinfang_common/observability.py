@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Info, generate_latest
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,13 @@ _build_info: dict[str, Info] = {}
 
 ReadinessCheck = Callable[[], Awaitable[bool] | bool]
 """Returns True when the dependency it checks is usable; may raise, which counts as False."""
+
+
+class Readiness(BaseModel):
+    """Whether the service can do its work, and each dependency's check."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
 
 
 async def _run_check(check: ReadinessCheck) -> bool:
@@ -41,7 +50,12 @@ def observability_router(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz", summary="Readiness: the database and Kafka are usable")
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database and Kafka are usable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready: `checks` says which dependency"}},
+    )
     async def readyz() -> JSONResponse:
         results = {name: await _run_check(check) for name, check in checks.items()}
         ready = all(results.values())

@@ -11,7 +11,7 @@ import faust
 from prometheus_client import Counter
 from pydantic import BaseModel
 
-from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event
+from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_message
 from xinfang_common.settings import KafkaSettings, StreamSettings
 from xinfang_common.topics import TopicSpec
 from xinfang_common.tracing import bind
@@ -105,10 +105,17 @@ async def handle_or_dead_letter(
 ) -> bool:
     """Decode one message and run ``handler``; on any failure dead-letter it and carry on.
 
+    Unreadable, oversized, of another specversion or event type version, or keyed other than by
+    its case id: each is refused by ``decode_message`` with the reason in the ``x-error`` header.
     Returns True when the handler ran to completion.
     """
+    if raw is None and spec.compacted:
+        # A deletion on a compacted topic (a unit removed from the tree) is not a bad message;
+        # consumers keep their copy, which still names the unit on the cases it once had.
+        EVENTS_CONSUMED.labels(service, spec.name, "tombstone").inc()
+        return True
     try:
-        event = decode_event(raw, data_model, spec.event_type)
+        event = decode_message(raw, key, spec, data_model)
         # Logs name the case and trace; events built by the handler continue the trace.
         with bind(f"{service} {spec.name}", traceparent=event.traceparent, case_id=event.subject):
             await handler(event)

@@ -403,7 +403,7 @@ CASE_TRIAGED = TopicSpec(
     event_type="cn.xinfang.case.triaged.v1",
     schema=TriageQueued,
     producer=ROUTING,
-    consumers=(INTAKE, REPORTING),
+    consumers=(INTAKE,),
     description="Routing could not choose a unit and put the case in its manual triage queue (the "
     "classifier was unsure, a second objection, or no unit may lawfully receive it); the case's next "
     "CaseAssigned ends the wait.",

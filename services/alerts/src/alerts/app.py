@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -12,7 +13,7 @@ from alerts.tables import cases_by_id
 from alerts.tracker import INPUT_SPECS
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.streams import dlq_topic, make_faust_app, spec_topic
-from xinfang_common.topics import ALERT_RAISED, ALERTS, DEADLINE_SCHEDULED, TopicSpec
+from xinfang_common.topics import ALERT_RAISED, ALERTS, DEADLINE_SCHEDULED, UNIT_CHANGED, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,25 @@ class AlertsStream:
         )
 
 
-def build_stream(kafka: KafkaSettings, *, consumer_group: str, start_at_latest: bool = False) -> AlertsStream:
+def build_stream(
+    kafka: KafkaSettings,
+    *,
+    consumer_group: str,
+    start_at_latest: bool = False,
+    table_store: str = "memory://",
+    data_dir: Path | None = None,
+) -> AlertsStream:
     """A new faust app for alerts, in ``consumer_group``, with its topics and table."""
     reset = "latest" if start_at_latest else "earliest"
-    app = make_faust_app(ALERTS, kafka, id=consumer_group, consumer_auto_offset_reset=reset)
+    # The app's store, not the table's: faust reads a table's ``store="rocksdb://"`` as unset.
+    overrides: dict[str, Any] = {
+        "id": consumer_group,
+        "consumer_auto_offset_reset": reset,
+        "store": table_store,
+    }
+    if data_dir is not None:
+        overrides["datadir"] = str(data_dir)
+    app = make_faust_app(ALERTS, kafka, **overrides)
     return AlertsStream(
         app=app,
         inputs=app.topic(
@@ -50,8 +66,8 @@ def build_stream(kafka: KafkaSettings, *, consumer_group: str, start_at_latest: 
             value_type=bytes,
             partitions=INPUT_SPECS[0].partitions,
         ),
-        dead_letters={spec.name: dlq_topic(app, spec, ALERTS) for spec in INPUT_SPECS},
+        dead_letters={spec.name: dlq_topic(app, spec, ALERTS) for spec in (*INPUT_SPECS, UNIT_CHANGED)},
         deadline_scheduled=spec_topic(app, DEADLINE_SCHEDULED),
         alert_raised=spec_topic(app, ALERT_RAISED),
-        cases=cases_by_id(app),
+        cases=cases_by_id(app, rocksdb=table_store.startswith("rocksdb:")),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, Field, field_validator
@@ -72,10 +73,28 @@ class AlertsSettings(XinfangSettings):
         "names the table's changelog topic (<group>-cases_by_id-changelog), so changing it rebuilds "
         "the deadlines from the topics' history",
     )
+    table_store: Literal["memory://", "rocksdb://"] = Field(
+        default="memory://",
+        description="where the case table lives: memory:// (rebuilt from its changelog topic at every "
+        "start; small state and tests) or rocksdb:// (files under data_dir, only the changelog written "
+        "since is read at start; large state, with a persistent volume)",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="faust's folder for the RocksDB files of the case table (keep it on a persistent "
+        "volume); empty means XINFANG_STREAM_DATA_DIR",
+    )
     publish_retry_max_seconds: float = Field(
         default=30.0,
         gt=0,
         description="longest pause between attempts to publish an event while Kafka refuses it",
+    )
+    messages_in_flight: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="case events handled at once (each case's in order), overlapping the waits for the "
+        "broker to acknowledge the deadlines they announce; 1 handles one event at a time",
     )
 
     database_url: str = Field(
@@ -124,7 +143,7 @@ class AlertsSettings(XinfangSettings):
     )
 
     @field_validator(
-        "holiday_calendar_path", "clock_origin", "clock_real_origin", "digest_time", mode="before"
+        "holiday_calendar_path", "data_dir", "clock_origin", "clock_real_origin", "digest_time", mode="before"
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

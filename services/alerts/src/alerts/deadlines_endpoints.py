@@ -183,8 +183,14 @@ async def compute_due_date(calendar: Calendar, zone: Zone, body: DueRequest) -> 
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "No valid bearer token"}}
 
-@router.get("", summary="Running deadlines, soonest first")
+
+@router.get(
+    "",
+    summary="Running deadlines, soonest first",
+    responses={**_AUTH, 403: {"description": "The unit asked for is not visible to the caller"}},
+)
 async def list_deadlines(
     request: Request,
     table: Table,
@@ -243,7 +249,11 @@ async def preview_due_date(
     )
 
 
-@router.get("/{case_id}", summary="The deadlines of a case")
+@router.get(
+    "/{case_id}",
+    summary="The deadlines of a case",
+    responses={**_AUTH, 404: {"description": "No deadline of this case that the caller may see"}},
+)
 async def read_case(
     request: Request,
     table: Table,

@@ -28,7 +28,7 @@ from alerts.notify.service import (
 from alerts.policies import load_policy
 from alerts.tables import TableStore, changelog_spec
 from alerts.tracker import INPUT_SPECS, Tracker
-from alerts.units import UnitDirectory, follow_units
+from alerts.units import UnitDirectory, dead_letter_unit, follow_units
 from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.calendar import load_calendar
 from xinfang_common.db import make_engine
@@ -58,7 +58,11 @@ def create_app(
     engine = make_engine(settings.database_url)
     units = UnitDirectory()
     stream = build_stream(
-        kafka, consumer_group=settings.consumer_group, start_at_latest=settings.start_at_latest
+        kafka,
+        consumer_group=settings.consumer_group,
+        start_at_latest=settings.start_at_latest,
+        table_store=settings.table_store,
+        data_dir=settings.data_dir,
     )
     tracker = Tracker(
         store=TableStore(stream.cases),
@@ -90,6 +94,7 @@ def create_app(
         CaseHandler(stream, tracker),
         scanner,
         scan_interval=settings.scan_interval_seconds,
+        in_flight=settings.messages_in_flight,
     )
     smtp = (
         SmtpConfig(
@@ -122,7 +127,12 @@ def create_app(
         )
         background = [
             asyncio.create_task(
-                follow_units(units, kafka, client_id=f"{kafka.client_id_prefix}-alerts-units")
+                follow_units(
+                    units,
+                    kafka,
+                    client_id=f"{kafka.client_id_prefix}-alerts-units",
+                    dead_letter=lambda message, reason: dead_letter_unit(stream, message, reason),
+                )
             ),
             asyncio.create_task(
                 delivery_loop(

@@ -33,6 +33,19 @@ OPEN_DEADLINES = Gauge(
     "Running deadlines held by this instance, by kind and by the latest tier fallen due (on_time if none)",
     ["kind", "tier"],
 )
+SCAN_SECONDS = Histogram(
+    "xinfang_alerts_scan_seconds",
+    "Duration of one scanner round (alerts due raised, gauges set, changed cases mirrored), rebuilds apart",
+    buckets=(0.001, 0.005, 0.025, 0.1, 0.5, 2, 10, 60),
+)
+SCHEDULE_REBUILD_SECONDS = Gauge(
+    "xinfang_alerts_schedule_rebuild_seconds",
+    "Duration of the latest rebuild of the alert schedule from the case table (after a recovery)",
+)
+SCHEDULED_CASES = Gauge(
+    "xinfang_alerts_scheduled_cases",
+    "Cases this instance owns with a running deadline or an alert to come (the alert schedule's size)",
+)
 DIGESTS = Counter(
     "xinfang_alerts_digests_total",
     "Daily digests made (one per subscribed unit and day), by content: open (cases listed) or zero (零报告)",

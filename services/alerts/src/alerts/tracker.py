@@ -1,17 +1,19 @@
 """Keeps each case's facts and deadlines in the table, announces changes and raises alerts.
 
-The agent (one event at a time) and the scanner (a timer) both change a case's entry: they take
-one lock around read, publish and write, so that neither overwrites what the other just wrote.
+The agent (several cases at once, each case's events in order) and the scanner (a timer) both
+change a case's entry: they take the case's lock around read, publish and write, so that
+neither overwrites what the other just wrote.
 A DeadlineScheduled or AlertRaised is acknowledged by the broker before the entry records it,
 so a crash in between publishes the same event id again, which consumers drop as a duplicate.
+Every write also notes the case in the schedule (``alerts.schedule``), which tells the scanner
+which cases to visit, and marks the case for the digest mirror when its deadlines changed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time as wallclock
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,9 +31,9 @@ from alerts.deadlines import (
     alerts_due,
     derive,
     reconcile,
-    tier_of,
 )
 from alerts.policies import DeadlinePolicy
+from alerts.schedule import AlertSchedule, TierClock, outlook
 from xinfang_common.calendar import HolidayCalendar
 from xinfang_common.cloudevents import CloudEvent, utcnow
 from xinfang_common.events import (
@@ -46,6 +48,7 @@ from xinfang_common.events import (
     PetitionRegistered,
     ReviewRequested,
 )
+from xinfang_common.keyed import KeyedLocks
 from xinfang_common.retry import retry_until_done
 from xinfang_common.topics import (
     CASE_ACCEPTED,
@@ -146,8 +149,13 @@ class Tracker:
     retry_max_seconds: float = 30.0
     on_raised: Callable[[CloudEvent[Any]], Awaitable[object]] | None = None
     """Called after each alert is published and before it is marked raised (the notifier's outbox)."""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    """One lock per case: the agent's work on different cases overlaps, one case's never."""
     calendar_generation: int = 0
+    schedule: AlertSchedule = field(default_factory=AlertSchedule)
+    unmirrored: set[str] = field(default_factory=set)
+    """Cases whose deadlines changed since the digest mirror last took them."""
+    _tiers: TierClock | None = field(default=None, init=False, repr=False)
 
     def context(self) -> Context:
         """What deriving needs besides the facts."""
@@ -164,6 +172,40 @@ class Tracker:
             if raw:
                 yield CaseState.from_json_bytes(raw)
 
+    def tiers(self) -> TierClock:
+        """Tier instants on the current calendar (a reloaded calendar starts a new memo)."""
+        if self._tiers is None or self._tiers.calendar is not self.calendar:
+            self._tiers = TierClock(self.rule, self.calendar, self.tz)
+        return self._tiers
+
+    def index(self, state: CaseState) -> None:
+        """Note the case's next instant and gauge share in the schedule."""
+        self.schedule.note(state.case_id, outlook(state, now=self.clock(), instants=self.tiers()))
+
+    def reindex(self, case_ids: Iterable[str]) -> list[CaseState]:
+        """Index these cases again from the table (after a recovery); their states."""
+        states: list[CaseState] = []
+        for case_id in case_ids:
+            state = self.read(case_id)
+            if state is None:
+                self.schedule.forget(case_id)
+            else:
+                self.index(state)
+                states.append(state)
+        return states
+
+    def take_unmirrored(self) -> list[str]:
+        """The cases whose deadlines changed since the last call."""
+        taken = list(self.unmirrored)
+        self.unmirrored.clear()
+        return taken
+
+    def _save(self, state: CaseState, *, deadlines_changed: bool) -> None:
+        self.store[state.case_id] = state.to_json_bytes()
+        self.index(state)
+        if deadlines_changed:
+            self.unmirrored.add(state.case_id)
+
     async def _publish(self, topic: Any, event: CloudEvent[Any]) -> None:
         await retry_until_done(
             lambda: self.publisher(topic, event),
@@ -176,12 +218,18 @@ class Tracker:
 
     async def apply(self, case_id: str, fact: Fact) -> int:
         """Apply one fact; returns how many deadline changes were announced (0 for a duplicate)."""
-        async with self.lock:
-            state = self.read(case_id) or CaseState(
-                case_id=case_id, policy=self.policy, first_seen_at=utcnow()
+        async with self.locks.hold(case_id):
+            raw = self.store.get(case_id)
+            state = (
+                CaseState.from_json_bytes(raw)
+                if raw
+                else CaseState(case_id=case_id, policy=self.policy, first_seen_at=utcnow())
             )
-            if state.knows(fact.event_id):
+            if raw and state.knows(fact.event_id):
                 metrics.FACTS_SKIPPED.labels("duplicate").inc()
+                # A redelivered fact may follow a crash between the local write of its state and
+                # the changelog record (RocksDB store): write it again so that the record goes out.
+                self.store[case_id] = raw
                 return 0
             facts = [*state.facts, fact]
             return await self._rederive(state.model_copy(update={"facts": facts}))
@@ -205,12 +253,14 @@ class Tracker:
                     "stopped": event.data.stopped,
                 },
             )
-        self.store[state.case_id] = state.model_copy(update={"deadlines": result.deadlines}).to_json_bytes()
+        self._save(
+            state.model_copy(update={"deadlines": result.deadlines}), deadlines_changed=bool(result.events)
+        )
         return len(result.events)
 
     async def recompute(self, case_id: str) -> int:
         """Derive a case's deadlines again (after the calendar changed); announce what changed."""
-        async with self.lock:
+        async with self.locks.hold(case_id):
             state = self.read(case_id)
             if state is None:
                 return 0
@@ -225,9 +275,13 @@ class Tracker:
 
     async def raise_alerts(self, case_id: str) -> int:
         """Raise every alert of the case that fell due and was not raised yet; how many."""
-        async with self.lock:
+        async with self.locks.hold(case_id):
             state = self.read(case_id)
-            if state is None or not self._may_alert(state):
+            if state is None:
+                self.schedule.forget(case_id)
+                return 0
+            if not self._may_alert(state):
+                self.index(state)
                 return 0
             now = self.clock()
             due = alerts_due(
@@ -247,22 +301,11 @@ class Tracker:
                 metrics.ALERT_LAG.observe(max(0.0, (now - instant).total_seconds()))
                 # Record each one as soon as it is out, so a crash re-raises as little as possible.
                 state = state.model_copy(update={"sent": [*state.sent, data.alert_id]})
-                self.store[case_id] = state.to_json_bytes()
+                self._save(state, deadlines_changed=False)
                 log.info(
                     "alert raised",
                     extra={"case_id": case_id, "alert_id": data.alert_id, "target": data.target_unit_code},
                 )
+            if not due:
+                self.index(state)
             return len(due)
-
-    def open_gauges(self) -> dict[tuple[str, str], int]:
-        """Open alerting deadlines by kind and current tier (for the metric)."""
-        counts: dict[tuple[str, str], int] = {}
-        now = self.clock()
-        for state in self.states():
-            for deadline in state.deadlines.values():
-                if deadline.stopped:
-                    continue
-                tier = tier_of(deadline, now, self.rule, self.calendar, self.tz)
-                key = (deadline.kind.value, tier)
-                counts[key] = counts.get(key, 0) + 1
-        return counts

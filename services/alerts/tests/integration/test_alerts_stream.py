@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
+from rocksdict import AccessType, Options, Rdict
 
 from alerts.config import AlertsSettings
 from alerts.main import create_app
@@ -237,6 +238,68 @@ def test_every_alert_goes_out_exactly_once_across_restarts(kafka_broker, produce
     escalations = [e["data"] for e in raised if e["data"]["tier"] == "escalated"]
     assert {e["target_unit_code"] for e in escalations} == {parent}
     assert restarts >= 3
+
+
+def local_case_ids(data_dir: Path) -> set[str]:
+    """The case ids in the RocksDB files of the case table under ``data_dir`` (service stopped)."""
+    found: set[str] = set()
+    for path in data_dir.rglob("cases_by_id-*.db"):
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            keys = db.keys()  # iterating the Rdict itself is not supported in raw mode
+            found.update(json.loads(key) for key in keys if not key.startswith(b"__faust"))
+        finally:
+            db.close()
+    return found
+
+
+def test_with_the_rocksdb_store_a_restart_keeps_the_local_table_and_alerts_once(
+    kafka_broker, producer, tmp_path
+):
+    group = f"xinfang-alerts-test-{uuid.uuid4().hex[:12]}"
+    origin = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    config = settings(
+        tmp_path,
+        consumer_group=group,
+        table_store="rocksdb://",
+        data_dir=tmp_path / "faust",
+        clock_origin=origin,
+        clock_real_origin=datetime.now(UTC),
+        clock_speed=86400 / 1.5,  # one simulated day every 1.5 s
+        escalate_after_days=1,
+    )
+    cases = [new_case_id() for _ in range(3)]
+    with start(kafka_broker, config) as client:
+        wait_until_consuming(client, producer)
+        for case_id in cases:
+            send(producer, case_event("registered", case_id, origin + timedelta(hours=1)))
+            send(producer, case_event("assigned", case_id, origin + timedelta(hours=1)))
+
+        def acceptance_known(case_id: str) -> bool:
+            body = client.get(f"/v1/deadlines/{case_id}", headers=_token("x", "auditor")).json()
+            return "acceptance" in {d["kind"] for d in body.get("deadlines", [])}
+
+        poll(lambda: [c for c in cases if not acceptance_known(c)], lambda left: not left)
+    assert set(cases) <= local_case_ids(tmp_path / "faust")
+
+    # Acceptance ends on 16 March; escalation (a day later) falls about 26 s after the origin,
+    # while the second run is up: the tiers that passed while it was down go out too.
+    with start(kafka_broker, config) as client:
+        poll(lambda c=client: c.get("/readyz").status_code, lambda s: s == 200)
+        for case_id in cases:
+            body = client.get(f"/v1/deadlines/{case_id}", headers=_token("x", "auditor")).json()
+            assert {"forward", "acceptance"} <= {d["kind"] for d in body["deadlines"]}
+        expected = {
+            f"{c}:acceptance:1:{t}" for c in cases for t in ("approaching", "due", "overdue", "escalated")
+        }
+        raised = alerts_for(
+            kafka_broker, set(cases), lambda got: {e["data"]["alert_id"] for e in got} >= expected
+        )
+    by_alert: dict[str, set[str]] = {}
+    for event in raised:
+        by_alert.setdefault(event["data"]["alert_id"], set()).add(event["id"])
+    assert set(by_alert) == expected
+    assert all(len(ids) == 1 for ids in by_alert.values())
 
 
 class Hooks:

@@ -21,7 +21,7 @@ from intake.db import Base
 from intake.errors import PetitionNotFound
 from intake.petitions.links import apply_case_linked, apply_triage_queued
 from intake.petitions.service import apply_case_assigned, apply_deadline_scheduled
-from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_event, utcnow
+from xinfang_common.cloudevents import CloudEvent, EventDecodeError, decode_message, utcnow
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.topics import (
     CASE_ASSIGNED,
@@ -79,15 +79,25 @@ def already_processed(session: Session, event_id: str) -> bool:
 
 
 def apply_message(
-    session_factory: sessionmaker[Session], raw: bytes | None, *, topic: str = CASE_ASSIGNED.name
+    session_factory: sessionmaker[Session],
+    raw: bytes | None,
+    *,
+    key: bytes | None,
+    topic: str = CASE_ASSIGNED.name,
 ) -> str:
-    """Apply one message from ``topic`` in one transaction; returns "applied" or "duplicate".
+    """Apply one message (value and Kafka key) from ``topic`` in one transaction; returns "applied",
+    "duplicate", or "tombstone" (a deletion on a compacted topic, ignored).
 
-    Raises EventDecodeError or PetitionNotFound for a message that will never succeed, and
+    Raises EventDecodeError (unreadable, oversized, another specversion or type version, a key
+    other than the event's) or PetitionNotFound for a message that will never succeed, and
     TransientFailure when the database could not be used.
     """
     spec, apply = HANDLERS[topic]
-    event = decode_event(raw, spec.schema, spec.event_type)
+    if raw is None and spec.compacted:
+        # A removed entry of a compacted topic (a unit deleted from the tree): the copy kept
+        # here still names that unit on the cases it once had, so there is nothing to undo.
+        return "tombstone"
+    event = decode_message(raw, key, spec)
     try:
         with session_factory.begin() as session:
             if already_processed(session, event.id):
@@ -245,7 +255,9 @@ class CaseAssignedConsumer:
         try:
             # Logs name the case and trace of the message (the key is the case id).
             with bind(f"intake {message.topic}", traceparent=traceparent, case_id=case_id):
-                outcome = apply_message(self._session_factory, message.value, topic=message.topic)
+                outcome = apply_message(
+                    self._session_factory, message.value, key=message.key, topic=message.topic
+                )
         except (EventDecodeError, PetitionNotFound) as exc:
             sent = self._dead_letter(message, str(exc))
             outcome = "dead_lettered"

@@ -37,7 +37,10 @@ def app(intake_app: Callable[..., FastAPI]) -> Iterator[FastAPI]:
         factory = application.state.intake.session_factory
         for code, parent in TREE.items():
             event = example_event(UNIT_CHANGED, code, name=f"单位 {code}", parent=parent)
-            assert apply_message(factory, event.to_json_bytes(), topic=UNIT_CHANGED.name) == "applied"
+            assert (
+                apply_message(factory, event.to_json_bytes(), key=code.encode(), topic=UNIT_CHANGED.name)
+                == "applied"
+            )
         yield application
 
 
@@ -71,7 +74,10 @@ def route(app: FastAPI, case_id: str, unit_code: str, petition_type: str | None 
         petition_type=petition_type,
         assigned_at=datetime.now(UTC),
     )
-    assert apply_message(app.state.intake.session_factory, event.to_json_bytes()) == "applied"
+    assert (
+        apply_message(app.state.intake.session_factory, event.to_json_bytes(), key=case_id.encode())
+        == "applied"
+    )
 
 
 def listed(client: TestClient, headers: dict[str, str]) -> set[str]:

@@ -61,7 +61,10 @@ def case_assigned(
 def route(client: TestClient, case_id: str, **kwargs: Any) -> None:
     """Apply a CaseAssigned as the consumer would, without a broker."""
     session_factory = client.app.state.intake.session_factory  # type: ignore[attr-defined]
-    assert apply_message(session_factory, case_assigned(case_id, **kwargs).to_json_bytes()) == "applied"
+    assert (
+        apply_message(session_factory, case_assigned(case_id, **kwargs).to_json_bytes(), key=case_id.encode())
+        == "applied"
+    )
 
 
 def register(client: TestClient, body: dict[str, Any]) -> str:

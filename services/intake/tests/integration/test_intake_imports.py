@@ -438,7 +438,10 @@ def test_routing_assignment_of_an_imported_case_keeps_its_status(
             unit_name="岳麓区住房和城乡建设局",
             assigned_at=registered_at,
         )
-        assert apply_message(state(app).session_factory, event.to_json_bytes()) == "applied"
+        assert (
+            apply_message(state(app).session_factory, event.to_json_bytes(), key=case_id.encode())
+            == "applied"
+        )
     closed = petition(app, "A-1")
     assert closed is not None
     assert closed.status == "closed"

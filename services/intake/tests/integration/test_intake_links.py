@@ -28,7 +28,7 @@ def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
 
 def apply(client: TestClient, topic: str, event: Any) -> str:
     factory = client.app.state.intake.session_factory  # type: ignore[attr-defined]
-    outcome: str = apply_message(factory, event.to_json_bytes(), topic=topic)
+    outcome: str = apply_message(factory, event.to_json_bytes(), key=event.partitionkey.encode(), topic=topic)
     return outcome
 
 

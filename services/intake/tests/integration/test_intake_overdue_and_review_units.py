@@ -26,7 +26,10 @@ def client(intake_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
 
 def apply(client: TestClient, topic: str, event: Any) -> None:
     factory = client.app.state.intake.session_factory  # type: ignore[attr-defined]
-    assert apply_message(factory, event.to_json_bytes(), topic=topic) == "applied"
+    assert (
+        apply_message(factory, event.to_json_bytes(), key=event.partitionkey.encode(), topic=topic)
+        == "applied"
+    )
 
 
 def register_and_route(client: TestClient, body: dict[str, Any], unit: str = UNIT) -> tuple[str, str]:

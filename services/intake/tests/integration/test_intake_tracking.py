@@ -88,7 +88,12 @@ def deadline_scheduled(case_id: str, due_at: datetime) -> CloudEvent[Any]:
 def apply(client: TestClient, spec: TopicSpec, event: CloudEvent[Any]) -> None:
     """Apply an event as the consumer would, without a broker."""
     session_factory = client.app.state.intake.session_factory  # type: ignore[attr-defined]
-    assert apply_message(session_factory, event.to_json_bytes(), topic=spec.name) == "applied"
+    assert (
+        apply_message(
+            session_factory, event.to_json_bytes(), key=event.partitionkey.encode(), topic=spec.name
+        )
+        == "applied"
+    )
 
 
 def register(client: TestClient, body: dict[str, Any]) -> tuple[str, str]:

@@ -275,32 +275,44 @@ def register_agents(app: faust.App, router: PetitionRouter, *, in_flight: int = 
 
     @app.agent(spec_topic(app, PETITION_REGISTERED), name="route_petitions")
     async def route_petitions(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     @app.agent(spec_topic(app, CASE_OBJECTED), name="reroute_objections")
     async def reroute_objections(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle_objection, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle_objection(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     @app.agent(spec_topic(app, CASE_REVIEW_REQUESTED), name="assign_reviews")
     async def assign_reviews(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle_review, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle_review(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     @app.agent(spec_topic(app, CASE_REPLIED), name="track_replies")
     async def track_replies(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle_reply, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle_reply(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     @app.agent(spec_topic(app, CASE_DECLINED), name="track_declines")
     async def track_declines(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle_declined, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle_declined(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     @app.agent(spec_topic(app, CASE_CLOSED), name="track_closures")
     async def track_closures(stream: faust.StreamT[bytes]) -> AsyncIterator[object]:
-        async for result in consume_by_key(stream, router.handle_closed, in_flight=in_flight):
+        async for result in consume_by_key(
+            stream, lambda e: router.handle_closed(e.value, e.key), in_flight=in_flight
+        ):
             yield result
 
     return route_petitions

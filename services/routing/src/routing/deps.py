@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -24,6 +24,13 @@ def get_org_tree(request: Request) -> OrgTree:
 
 OrgTreeDep = Annotated[OrgTree, Depends(get_org_tree)]
 StateDep = Annotated[RoutingState, Depends(get_state)]
+
+UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: {"description": "No valid bearer token"}}
+ROLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **UNAUTHENTICATED,
+    403: {"description": "The token's roles do not allow this"},
+}
+"""The answers of an endpoint that needs a token with one of some roles, for its ``responses``."""
 
 AdminDep = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 """Changing the organisation tree is for administrators."""

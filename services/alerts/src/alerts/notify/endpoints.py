@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
@@ -115,8 +115,18 @@ def _read(sub: Subscription) -> SubscriptionRead:
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
+_MANAGERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "Neither an admin nor a handler or supervisor of the subscription's unit"},
+}
 
-@router.post("/subscriptions", status_code=201, summary="Subscribe a unit's webhook or mailbox")
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    summary="Subscribe a unit's webhook or mailbox",
+    responses=_MANAGERS,
+)
 async def create_subscription(
     engine: EngineDep, principal: PrincipalDep, body: SubscriptionCreate
 ) -> SubscriptionRead:
@@ -141,7 +151,7 @@ async def create_subscription(
     return await asyncio.to_thread(create)
 
 
-@router.get("/subscriptions", summary="Subscriptions the caller may manage")
+@router.get("/subscriptions", summary="Subscriptions the caller may manage", responses=_MANAGERS)
 async def list_subscriptions(
     engine: EngineDep,
     principal: PrincipalDep,
@@ -162,7 +172,12 @@ async def list_subscriptions(
     return await asyncio.to_thread(rows)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Unsubscribe")
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    summary="Unsubscribe",
+    responses={**_MANAGERS, 404: {"description": "No such subscription"}},
+)
 async def delete_subscription(engine: EngineDep, principal: PrincipalDep, subscription_id: str) -> Response:
     """Pending deliveries to it fail with 'the subscription was removed'."""
 
@@ -179,7 +194,14 @@ async def delete_subscription(engine: EngineDep, principal: PrincipalDep, subscr
     return Response(status_code=204)
 
 
-@router.get("/alerts", summary="Alerts raised, newest first")
+@router.get(
+    "/alerts",
+    summary="Alerts raised, newest first",
+    responses={
+        401: {"description": "No valid bearer token"},
+        403: {"description": "The unit asked for is not visible to the caller"},
+    },
+)
 async def list_alerts(
     request: Request,
     engine: EngineDep,

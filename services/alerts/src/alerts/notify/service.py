@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import httpx
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,46 +127,55 @@ def _mirror_rows(states: Iterable[CaseState], now: datetime) -> list[dict[str, A
     ]
 
 
-def store_deadlines(engine: Engine, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert or update each deadline (the columns of ``OpenDeadline``), never back to an older version."""
+_STORE_CHUNK = 500
+"""Deadline ids per query: well under SQLite's and PostgreSQL's bound-parameter limits."""
+
+
+def store_deadlines(engine: Engine, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert or update each deadline (the columns of ``OpenDeadline``) unless the table has that
+    version or a newer one; how many rows were written."""
+    batch = list(rows)
+    written = 0
     with Session(engine) as session:
-        for row in rows:
-            current = session.get(OpenDeadline, row["deadline_id"])
-            if current is None:
-                session.add(OpenDeadline(**row))
-            elif current.version <= row["version"]:
-                for column, value in row.items():
-                    setattr(current, column, value)
+        for start in range(0, len(batch), _STORE_CHUNK):
+            chunk = batch[start : start + _STORE_CHUNK]
+            query = select(OpenDeadline.deadline_id, OpenDeadline.version).where(
+                OpenDeadline.deadline_id.in_([row["deadline_id"] for row in chunk])
+            )
+            stored = {ident: version for ident, version in session.execute(query)}
+            new = [row for row in chunk if row["deadline_id"] not in stored]
+            newer = [row for row in chunk if stored.get(row["deadline_id"], row["version"]) < row["version"]]
+            if new:
+                session.execute(insert(OpenDeadline), new)
+            if newer:
+                session.execute(update(OpenDeadline), newer)
+            written += len(new) + len(newer)
         session.commit()
+    return written
 
 
 class DeadlineMirror:
     """Copies this instance's share of the case table into the ``deadlines`` table.
 
-    Run by the scanner after each round over the cases it owns; only what changed since the last
-    copy is written. ``copied`` is set after the first complete copy since start, and the digest
-    waits for it so that it does not report from before this instance caught up.
+    The scanner copies every case it owns after each recovery (``complete``), then after each
+    round only the cases whose deadlines changed. ``copied`` is set after the first complete copy
+    since start, and the digest waits for it so that it does not report from before this
+    instance caught up. The table's versions decide what is written, so nothing is kept here.
     """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
-        self._versions: dict[str, int] = {}
         self.copied = asyncio.Event()
 
-    async def sync(self, states: Iterable[CaseState]) -> int:
-        """Write the deadlines whose version changed; how many."""
-        rows = [
-            row
-            for row in _mirror_rows(states, self._clock())
-            if self._versions.get(row["deadline_id"]) != row["version"]
-        ]
-        if rows:
-            await asyncio.to_thread(store_deadlines, self._engine, rows)
-            for row in rows:
-                self._versions[row["deadline_id"]] = row["version"]
-        self.copied.set()
-        return len(rows)
+    async def sync(self, states: Iterable[CaseState], *, complete: bool = True) -> int:
+        """Write the deadlines whose version is new to the table; how many. ``complete``: these are
+        all the cases this instance owns (or the last part of them)."""
+        rows = _mirror_rows(states, self._clock())
+        written = await asyncio.to_thread(store_deadlines, self._engine, rows) if rows else 0
+        if complete:
+            self.copied.set()
+        return written
 
 
 # --- daily digests ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -117,10 +118,16 @@ def kpis_csv(result: KpiRead) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
+def _cell(value: Any) -> Any:
+    # XML 1.0 has no control characters; a unit code or name from a request or an event may
+    # carry one, and openpyxl refuses the whole workbook for it.
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def _write_table(sheet: Worksheet, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     sheet.append(list(headers))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([_cell(value) for value in row])
     for index, column in enumerate(sheet.iter_cols(), start=1):
         widest = max(len(str(cell.value or "")) for cell in column)
         sheet.column_dimensions[get_column_letter(index)].width = max(10, min(40, widest * 2))

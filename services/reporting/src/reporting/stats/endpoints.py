@@ -24,7 +24,11 @@ router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 @router.get(
     "/summary",
     summary="Registered, assigned and waiting cases, by unit and by channel",
-    responses={503: {"description": "The read model's database cannot be reached just now"}},
+    responses={
+        401: {"description": "No valid bearer token"},
+        403: {"description": "Not a supervisor, auditor or admin"},
+        503: {"description": "The read model's database cannot be reached just now"},
+    },
 )
 async def summary(
     query: Annotated[SummaryQuery, Query()],

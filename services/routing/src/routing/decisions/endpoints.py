@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from routing.agents import guess_category
 from routing.decisions.schemas import RoutingPreviewRead, RoutingPreviewRequest
-from routing.deps import StaffDep, StateDep
+from routing.deps import UNAUTHENTICATED, StaffDep, StateDep
 from routing.errors import UnroutablePetition
 from routing.rules import NoLawfulUnit, decide
 from routing.units.schemas import UnitRead
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/routing", tags=["routing"])
 @router.post(
     "/preview",
     summary="Preview the routing decision for a petition (nothing is published)",
-    responses={409: {"description": "No unit may lawfully receive the petition"}},
+    responses={**UNAUTHENTICATED, 409: {"description": "No unit may lawfully receive the petition"}},
 )
 async def preview(body: RoutingPreviewRequest, state: StateDep, _: StaffDep) -> RoutingPreviewRead:
     """The unit, rule and explanation routing would produce for ``body``."""

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from routing.cases.database import transient
 from routing.cases.models import RoutedCase
 from routing.cases.service import CaseUnknown, NotWaiting, Output, report_forbids
-from routing.deps import StateDep, TriagerDep, TriageReaderDep
+from routing.deps import ROLE_RESPONSES, StateDep, TriagerDep, TriageReaderDep
 from routing.errors import CaseNotFound, CaseNotWaiting, DatabaseUnavailable
 from routing.rules import Rule
 from routing.triage.schemas import TriageAssign, TriageAssigned, TriageItem, TriageList
@@ -42,7 +42,11 @@ def _field_error(field: str, reason: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": reason, "type": "value_error"}])
 
 
-@router.get("", summary="Cases waiting for a person to choose the unit, longest waiting first")
+@router.get(
+    "",
+    summary="Cases waiting for a person to choose the unit, longest waiting first",
+    responses=ROLE_RESPONSES,
+)
 async def list_triage(state: StateDep, _: TriageReaderDep) -> TriageList:
     """Cases below the classifier's confidence, with a second objection, or that no rule could place."""
     assert state.router is not None
@@ -75,6 +79,7 @@ async def list_triage(state: StateDep, _: TriageReaderDep) -> TriageList:
     "/{case_id}/assign",
     summary="Assign a waiting case to a unit by hand (publishes CaseAssigned, rule manual-triage)",
     responses={
+        **ROLE_RESPONSES,
         404: {"description": "Routing has no such case"},
         409: {"description": "The case is not waiting in triage"},
         422: {"description": "Unknown or inactive unit, or one a report may not go to (Art. 30)"},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from routing.deps import AdminDep, OrgTreeDep, StateDep
+from routing.deps import ROLE_RESPONSES, AdminDep, OrgTreeDep, StateDep
 from routing.errors import UnitNotFound
 from routing.org_tree import OrgTreeError
 from routing.units.registry import tree_problems
@@ -45,7 +45,7 @@ async def list_units(tree: OrgTreeDep) -> UnitList:
 @router.put(
     "",
     summary="Replace the whole org tree; units left out are removed",
-    responses=_INVALID,
+    responses={**ROLE_RESPONSES, **_INVALID},
 )
 async def replace_units(body: list[UnitWrite], state: StateDep, _: AdminDep) -> UnitList:
     """Check the new tree as a whole, publish every unit on the units topic, and put it in force."""
@@ -75,7 +75,12 @@ async def get_unit(code: str, tree: OrgTreeDep) -> UnitRead:
 @router.put(
     "/{code}",
     summary="Create or replace one unit (checked against the whole tree)",
-    responses={**_INVALID, 201: {"description": "Created"}, 200: {"description": "Replaced"}},
+    responses={
+        **ROLE_RESPONSES,
+        **_INVALID,
+        201: {"description": "Created"},
+        200: {"description": "Replaced"},
+    },
 )
 async def put_unit(code: str, body: UnitWrite, state: StateDep, response: Response, _: AdminDep) -> UnitRead:
     """Publish the unit on the units topic and put it in force; 201 when it is new."""
