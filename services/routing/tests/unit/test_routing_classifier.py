@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from routing.classifier import ClassifierError, TextClassifier, petition_text, train
+from routing.classifier import (
+    WORD_CHARS,
+    ClassifierError,
+    TextClassifier,
+    petition_text,
+    segmented_words,
+    train,
+)
 from routing.model_watch import ClassifierWatcher
 
 UNSEEN = [
@@ -28,11 +35,13 @@ def test_it_predicts_the_category_of_texts_it_has_not_seen(model: TextClassifier
 
 
 def test_batch_prediction_gives_the_same_answers_in_order(model: TextClassifier) -> None:
-    texts = [text for text, _ in UNSEEN]
+    # The last text is longer than the part that is segmented into words.
+    long_body = "学校暑假违规组织补课并收费，" * (WORD_CHARS // 10)
+    texts = [text for text, _ in UNSEEN] + [long_body]
 
     batch = model.predict_many(texts)
 
-    assert [label for label, _ in batch] == [label for _, label in UNSEEN]
+    assert [label for label, _ in batch] == [label for _, label in UNSEEN] + ["教育文体"]
     for (label, confidence), text in zip(batch, texts, strict=True):
         single_label, single_confidence = model.predict(text)
         assert label == single_label
@@ -45,6 +54,20 @@ def test_confidences_form_a_distribution_even_for_text_it_has_never_seen(model: 
 
     assert label in model.labels
     assert 1 / len(model.labels) <= confidence < 1.0
+
+
+def test_words_are_segmented_from_the_start_of_the_text_only() -> None:
+    assert segmented_words("工地晚上施工太吵\n居民无法休息").split() == [
+        "工地",
+        "晚上",
+        "施工",
+        "太",
+        "吵",
+        "居民",
+        "无法",
+        "休息",
+    ]
+    assert segmented_words("医保" * WORD_CHARS) == segmented_words("医保" * (WORD_CHARS // 2))
 
 
 def test_petition_text_is_title_then_content() -> None:
