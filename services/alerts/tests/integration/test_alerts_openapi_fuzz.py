@@ -8,12 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
 
 from alerts.config import AlertsSettings
 from alerts.deadlines import CaseState, Context, derive, reconcile
@@ -26,16 +23,12 @@ from xinfang_common.migrate import upgrade_to_head
 from xinfang_common.periods import SHANGHAI
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import auth_settings_for_tests, bearer
+from xinfang_common.testing.openapi_fuzz import fuzz_openapi
 from xinfang_common.topics import CASE_ASSIGNED
 
 pytestmark = pytest.mark.database
 
 EXAMPLES_PER_OPERATION = 130
-EXCLUDED = [schemathesis.checks.positive_data_acceptance]
-"""A subscription's target must match its channel (a rule across fields JSON Schema does not state),
-so schema-valid data may rightly get a 422 naming the rule."""
-NOT_READY = [*EXCLUDED, schemathesis.checks.not_a_server_error]
-"""Without a broker the app is rightly not ready: /readyz answers its documented 503."""
 
 
 def one_case() -> dict[str, bytes]:
@@ -67,23 +60,5 @@ def fuzz_app(tmp_path: Path) -> FastAPI:
 
 
 def test_generated_requests_get_documented_answers_and_never_a_500(fuzz_app: FastAPI) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
-    headers = bearer()
-    sent: dict[str, int] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        label = operation.label
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            sent[case.operation.label] = sent.get(case.operation.label, 0) + 1
-            excluded = NOT_READY if case.operation.path == "/readyz" else EXCLUDED
-            case.call_and_validate(headers=headers, excluded_checks=excluded)
-
-        try:
-            run()
-        except Exception as exc:
-            raise AssertionError(f"{label}: {exc}") from exc
-    print(f"schemathesis: {sum(sent.values())} requests over {len(sent)} operations")
+    sent = fuzz_openapi(fuzz_app, headers=bearer(), examples_per_operation=EXAMPLES_PER_OPERATION)
     assert sum(sent.values()) >= 1000, sent

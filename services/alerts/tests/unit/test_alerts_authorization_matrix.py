@@ -8,7 +8,6 @@ test.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,31 +27,15 @@ from xinfang_common.calendar import load_calendar
 from xinfang_common.migrate import upgrade_to_head
 from xinfang_common.periods import SHANGHAI
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.access_matrix import ALL, Access, Request, check_matrix, operations, public
 from xinfang_common.testing.auth import auth_settings_for_tests, bearer
 from xinfang_common.testing.events import example_event
 from xinfang_common.topics import CASE_ASSIGNED, UNIT_CHANGED
 
 OWN_UNIT, OTHER_UNIT = "430104-zjj", "430102-zjj"
 CASE = "matrix-case"
-ALL = tuple(Role)
 MANAGERS = (Role.ADMIN, Role.SUPERVISOR, Role.HANDLER)
 SEE_ALL = (Role.ADMIN, Role.AUDITOR)
-
-
-@dataclass(frozen=True)
-class Access:
-    """The expected status without a token, and per role for a caller of the own and another unit."""
-
-    anonymous: int
-    own: dict[Role, int]
-    other: dict[Role, int] = field(default_factory=dict)
-
-    def expected(self, role: Role, unit: str) -> int:
-        return (self.other or self.own)[role] if unit == OTHER_UNIT else self.own[role]
-
-
-def public(status: int = 200) -> Access:
-    return Access(status, dict.fromkeys(ALL, status))
 
 
 def by_unit(own: tuple[Role, ...], other: tuple[Role, ...], ok: int, hidden: int = 403) -> Access:
@@ -124,7 +107,7 @@ class Requests:
         subscription_id: str = created.json()["id"]
         return subscription_id
 
-    def build(self, operation: str) -> tuple[str, str, dict[str, Any] | None, Any]:
+    def build(self, operation: str) -> Request:
         email = {"unit_code": OWN_UNIT, "channel": "email", "email": "duty@example.org"}
         own = {"unit": OWN_UNIT}
         builders: dict[str, Callable[[], tuple[str, dict[str, Any] | None, Any]]] = {
@@ -148,36 +131,19 @@ class Requests:
             ),
         }
         path, params, body = builders[operation]()
-        return operation.split(" ")[0], path, params, body
+        return operation.split(" ")[0], path, {"params": params, "json": body}
 
 
 def test_every_endpoint_has_an_entry_in_the_matrix(app: FastAPI) -> None:
-    assert {f"{m.upper()} {path}" for path, ops in app.openapi()["paths"].items() for m in ops} == set(MATRIX)
+    assert operations(app) == set(MATRIX)
 
 
 def test_each_role_of_the_own_and_another_unit_gets_the_documented_answer_the_table_expects(
     app: FastAPI,
 ) -> None:
-    documented = {
-        f"{m.upper()} {path}": set(op["responses"])
-        for path, ops in app.openapi()["paths"].items()
-        for m, op in ops.items()
-    }
     client = TestClient(app)  # not entered: the lifespan would join Kafka
     requests = Requests(client)
-    wrong: list[str] = []
-    for operation, access in MATRIX.items():
-        callers: list[tuple[str, dict[str, str], int]] = [("anonymous", {}, access.anonymous)]
-        for role in ALL:
-            for unit in (OWN_UNIT, OTHER_UNIT):
-                callers.append((f"{role} of {unit}", bearer(unit, role), access.expected(role, unit)))
-        for who, headers, expected in callers:
-            method, path, params, body = requests.build(operation)
-            response = client.request(method, path, params=params, json=body, headers=headers)
-            if response.status_code != expected:
-                wrong.append(f"{operation} as {who}: {response.status_code}, expected {expected}")
-            elif str(expected) not in documented[operation]:
-                wrong.append(f"{operation} as {who}: {expected} is not in the OpenAPI document")
+    wrong = check_matrix(client, app, MATRIX, requests.build, own_unit=OWN_UNIT, other_unit=OTHER_UNIT)
     assert not wrong, "\n".join(wrong)
 
 

@@ -15,23 +15,11 @@ from alerts.tracker import INPUT_SPECS
 from alerts.units import UnitDirectory, apply_unit_message
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.hostile import hostile_messages
+from xinfang_common.testing.recording import RecordingTopic
 from xinfang_common.topics import ALERTS, TOPICS, UNIT_CHANGED, TopicSpec
 
 CASE_TOPICS = [spec for spec in TOPICS if ALERTS in spec.consumers and spec.name != UNIT_CHANGED.name]
 KIND_OF = {spec.name: what for what, (spec, _) in SPECS.items()}
-
-
-class RecordingTopic:
-    """Collects what would have been sent to a dead-letter topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> "asyncio.Future[None]":
-        self.sent.append(message)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
 
 
 @dataclass

@@ -7,7 +7,6 @@ An endpoint added without an entry fails the first test.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from intake.consumers import apply_message
 from xinfang_common.auth import Role
+from xinfang_common.testing.access_matrix import ALL, Access, Request, check_matrix, only, operations, public
 from xinfang_common.testing.auth import bearer
 from xinfang_common.testing.events import example_event
 from xinfang_common.topics import CASE_ASSIGNED, UNIT_CHANGED
@@ -26,30 +26,8 @@ pytestmark = pytest.mark.database
 OWN_UNIT, OTHER_UNIT = "430104-zjj", "430102-zjj"
 TREE = {"430100-xfj": None, "430104-xfj": "430100-xfj", OWN_UNIT: "430104-xfj", "430102-xfj": "430100-xfj"}
 TREE[OTHER_UNIT] = "430102-xfj"
-ALL = tuple(Role)
 OPINION = "经核查，该工地确有夜间违规施工行为，已责令其停止夜间作业并依法处罚。"
 CSV = "id,title,body,time\nm-1,小区楼下夜间施工噪音扰民,工地连续多日夜间施工。,2019-04-24 16:03:40\n"
-
-
-@dataclass(frozen=True)
-class Access:
-    """The expected status without a token, and per role for a caller of the own and another unit."""
-
-    anonymous: int
-    own: dict[Role, int]
-    other: dict[Role, int] = field(default_factory=dict)
-
-    def expected(self, role: Role, unit: str) -> int:
-        return (self.other or self.own)[role] if unit == OTHER_UNIT else self.own[role]
-
-
-def public(status: int = 200) -> Access:
-    return Access(status, dict.fromkeys(ALL, status))
-
-
-def only(roles: tuple[Role, ...], ok: int) -> Access:
-    """``roles`` may, whichever their unit; the others get 403."""
-    return Access(401, {role: ok if role in roles else 403 for role in ALL})
 
 
 def case_of_the_unit(roles: tuple[Role, ...], ok: int) -> Access:
@@ -143,8 +121,8 @@ class Requests:
         job_id: str = created.json()["id"]
         return job_id
 
-    def build(self, operation: str) -> tuple[str, dict[str, Any]]:
-        """The path and the keyword arguments of ``TestClient.request``."""
+    def build(self, operation: str) -> Request:
+        """The method, the path and the keyword arguments of ``TestClient.request``."""
         builders: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
             "GET /healthz": lambda: ("/healthz", {}),
             "GET /readyz": lambda: ("/readyz", {}),
@@ -185,38 +163,20 @@ class Requests:
             "GET /v1/imports/{job_id}/errors": lambda: (f"/v1/imports/{self.job}/errors", {}),
             "GET /v1/audit/personal-data-reads": lambda: ("/v1/audit/personal-data-reads", {}),
         }
-        return builders[operation]()
+        path, arguments = builders[operation]()
+        return operation.split(" ")[0], path, arguments
 
 
 def test_every_endpoint_has_an_entry_in_the_matrix(client: TestClient) -> None:
-    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
-    assert {f"{m.upper()} {path}" for path, ops in paths.items() for m in ops} == set(MATRIX)
+    assert operations(client.app) == set(MATRIX)  # type: ignore[arg-type]
 
 
 def test_each_role_of_the_own_and_another_unit_gets_the_documented_answer_the_table_expects(
     client: TestClient, petition_body: Callable[..., dict[str, Any]]
 ) -> None:
-    documented = {
-        f"{m.upper()} {path}": set(op["responses"])
-        for path, ops in client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
-        for m, op in ops.items()
-    }
     requests = Requests(client, petition_body())
-    wrong: list[str] = []
-    for operation, access in MATRIX.items():
-        callers: list[tuple[str, dict[str, str], int]] = [("anonymous", {}, access.anonymous)]
-        for role in ALL:
-            for unit in (OWN_UNIT, OTHER_UNIT):
-                callers.append((f"{role} of {unit}", bearer(unit, role), access.expected(role, unit)))
-        for who, headers, expected in callers:
-            path, arguments = requests.build(operation)
-            arguments["headers"] = {**arguments.get("headers", {}), **headers}
-            response = client.request(operation.split(" ")[0], path, **arguments)
-            if response.status_code != expected:
-                got = f"{response.status_code} {response.text[:200]}"
-                wrong.append(f"{operation} as {who}: {got}, expected {expected}")
-            elif str(expected) not in documented[operation]:
-                wrong.append(f"{operation} as {who}: {expected} is not in the OpenAPI document")
+    app: FastAPI = client.app  # type: ignore[assignment]
+    wrong = check_matrix(client, app, MATRIX, requests.build, own_unit=OWN_UNIT, other_unit=OTHER_UNIT)
     assert not wrong, "\n".join(wrong)
 
 

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
 
 from reporting.config import ReportingSettings
 from reporting.kpis.rollups import ensure_rollups
@@ -24,15 +22,11 @@ from reporting.readmodel.projector import apply_event
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import auth_settings_for_tests, bearer
+from xinfang_common.testing.openapi_fuzz import fuzz_openapi
 
 pytestmark = pytest.mark.database
 
 EXAMPLES_PER_OPERATION = 130
-EXCLUDED = [schemathesis.checks.positive_data_acceptance]
-"""Rules across filters (from before to, a known unit in the caller's scope) cannot be stated in
-JSON Schema, so schema-valid data may rightly get a 422 or 403 naming the rule."""
-NOT_READY = [*EXCLUDED, schemathesis.checks.not_a_server_error]
-"""Without a broker the app is rightly not ready: /readyz answers its documented 503."""
 
 
 @pytest.fixture
@@ -58,25 +52,7 @@ def fuzz_app(tmp_path: Path, scenario: list[CloudEvent[Any]]) -> Iterator[FastAP
 
 
 def test_generated_requests_get_documented_answers_and_never_a_500(fuzz_app: FastAPI) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
-    headers = bearer()
-    sent: dict[str, int] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        label = operation.label
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            sent[case.operation.label] = sent.get(case.operation.label, 0) + 1
-            excluded = NOT_READY if case.operation.path == "/readyz" else EXCLUDED
-            case.call_and_validate(headers=headers, excluded_checks=excluded)
-
-        try:
-            run()
-        except Exception as exc:
-            raise AssertionError(f"{label}: {exc}") from exc
-    print(f"schemathesis: {sum(sent.values())} requests over {len(sent)} operations")
+    sent = fuzz_openapi(fuzz_app, headers=bearer(), examples_per_operation=EXAMPLES_PER_OPERATION)
     assert sum(sent.values()) >= 1000, sent
 
 

@@ -14,22 +14,10 @@ from reporting.readmodel.database import Database
 from reporting.readmodel.models import CaseFact
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.events import CaseAssigned, PetitionRegistered
+from xinfang_common.testing.recording import RecordingTopic
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
 
 Make = Callable[..., CloudEvent[Any]]
-
-
-class FakeTopic:
-    """Collects what would have been sent to a dead-letter topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> "asyncio.Future[None]":
-        self.sent.append(message)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
 
 
 class FlakyDatabase(Database):
@@ -47,8 +35,8 @@ class FlakyDatabase(Database):
 
 
 @pytest.fixture
-def dead_letters() -> dict[str, FakeTopic]:
-    return {PETITION_REGISTERED.name: FakeTopic(), CASE_ASSIGNED.name: FakeTopic()}
+def dead_letters() -> dict[str, RecordingTopic]:
+    return {PETITION_REGISTERED.name: RecordingTopic(), CASE_ASSIGNED.name: RecordingTopic()}
 
 
 @pytest.fixture
@@ -59,7 +47,7 @@ def database() -> Iterator[FlakyDatabase]:
     db.close()
 
 
-def recorder(database: Database, dead_letters: dict[str, FakeTopic]) -> EventRecorder:
+def recorder(database: Database, dead_letters: dict[str, RecordingTopic]) -> EventRecorder:
     return EventRecorder(
         database=database, dead_letters=dead_letters, retry_initial_seconds=0.001, retry_max_seconds=0.01
     )
@@ -71,7 +59,7 @@ def unit_of(database: Database, case_id: str) -> str | None:
 
 
 def test_garbage_is_dead_lettered_and_the_next_event_applied(
-    database: FlakyDatabase, dead_letters: dict[str, FakeTopic], make_assigned: Make
+    database: FlakyDatabase, dead_letters: dict[str, RecordingTopic], make_assigned: Make
 ) -> None:
     rec = recorder(database, dead_letters)
 
@@ -88,7 +76,7 @@ def test_garbage_is_dead_lettered_and_the_next_event_applied(
 
 
 def test_an_event_of_the_wrong_type_is_dead_lettered(
-    database: FlakyDatabase, dead_letters: dict[str, FakeTopic], make_assigned: Make
+    database: FlakyDatabase, dead_letters: dict[str, RecordingTopic], make_assigned: Make
 ) -> None:
     raw = make_assigned("c1").to_json_bytes()
     handled = asyncio.run(
@@ -99,7 +87,7 @@ def test_an_event_of_the_wrong_type_is_dead_lettered(
 
 
 def test_an_unreachable_database_is_waited_out_not_dead_lettered(
-    database: FlakyDatabase, dead_letters: dict[str, FakeTopic], make_registered: Make
+    database: FlakyDatabase, dead_letters: dict[str, RecordingTopic], make_registered: Make
 ) -> None:
     database.failures = 3
     raw = make_registered("c1").to_json_bytes()
@@ -113,7 +101,7 @@ def test_an_unreachable_database_is_waited_out_not_dead_lettered(
 
 
 def test_a_redelivered_event_is_applied_once(
-    database: FlakyDatabase, dead_letters: dict[str, FakeTopic], make_registered: Make
+    database: FlakyDatabase, dead_letters: dict[str, RecordingTopic], make_registered: Make
 ) -> None:
     raw = make_registered("c1").to_json_bytes()
     rec = recorder(database, dead_letters)

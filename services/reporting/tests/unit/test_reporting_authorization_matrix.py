@@ -6,7 +6,6 @@ handlers work on cases, not statistics. An endpoint added without an entry fails
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,30 +22,14 @@ from reporting.readmodel.projector import apply_event
 from xinfang_common.auth import Role
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
+from xinfang_common.testing.access_matrix import ALL, Access, Request, check_matrix, operations, public
 from xinfang_common.testing.auth import auth_settings_for_tests, bearer
 from xinfang_common.testing.events import example_event
 from xinfang_common.topics import UNIT_CHANGED
 
 OWN_UNIT, OTHER_UNIT = "r-city", "r-other"
-ALL = tuple(Role)
 READERS = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 SEE_ALL = (Role.AUDITOR, Role.ADMIN)
-
-
-@dataclass(frozen=True)
-class Access:
-    """The expected status without a token, and per role for a caller of the own and another unit."""
-
-    anonymous: int
-    own: dict[Role, int]
-    other: dict[Role, int] = field(default_factory=dict)
-
-    def expected(self, role: Role, unit: str) -> int:
-        return (self.other or self.own)[role] if unit == OTHER_UNIT else self.own[role]
-
-
-def public(status: int = 200) -> Access:
-    return Access(status, dict.fromkeys(ALL, status))
 
 
 def readers(other: tuple[Role, ...] = SEE_ALL) -> Access:
@@ -92,7 +75,7 @@ def app(tmp_path: Path, scenario: list[CloudEvent[Any]]) -> Iterator[FastAPI]:
     database.close()
 
 
-def build(operation: str) -> tuple[str, str, dict[str, Any]]:
+def build(operation: str) -> Request:
     own = {"unit": OWN_UNIT}
     builders: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
         "GET /healthz": lambda: ("/healthz", {}),
@@ -110,35 +93,18 @@ def build(operation: str) -> tuple[str, str, dict[str, Any]]:
         ),
     }
     path, params = builders[operation]()
-    return operation.split(" ")[0], path, params
+    return operation.split(" ")[0], path, {"params": params}
 
 
 def test_every_endpoint_has_an_entry_in_the_matrix(app: FastAPI) -> None:
-    assert {f"{m.upper()} {path}" for path, ops in app.openapi()["paths"].items() for m in ops} == set(MATRIX)
+    assert operations(app) == set(MATRIX)
 
 
 def test_each_role_of_the_own_and_another_unit_gets_the_documented_answer_the_table_expects(
     app: FastAPI,
 ) -> None:
-    documented = {
-        f"{m.upper()} {path}": set(op["responses"])
-        for path, ops in app.openapi()["paths"].items()
-        for m, op in ops.items()
-    }
     client = TestClient(app)  # not entered: the lifespan would join Kafka
-    wrong: list[str] = []
-    for operation, access in MATRIX.items():
-        callers: list[tuple[str, dict[str, str], int]] = [("anonymous", {}, access.anonymous)]
-        for role in ALL:
-            for unit in (OWN_UNIT, OTHER_UNIT):
-                callers.append((f"{role} of {unit}", bearer(unit, role), access.expected(role, unit)))
-        for who, headers, expected in callers:
-            method, path, params = build(operation)
-            response = client.request(method, path, params=params, headers=headers)
-            if response.status_code != expected:
-                wrong.append(f"{operation} as {who}: {response.status_code}, expected {expected}")
-            elif str(expected) not in documented[operation]:
-                wrong.append(f"{operation} as {who}: {expected} is not in the OpenAPI document")
+    wrong = check_matrix(client, app, MATRIX, build, own_unit=OWN_UNIT, other_unit=OTHER_UNIT)
     assert not wrong, "\n".join(wrong)
 
 

@@ -3,7 +3,6 @@ is still applied (through EventRecorder, what every agent runs per message)."""
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -11,22 +10,10 @@ from reporting.agents import CONSUMED, EventRecorder
 from reporting.readmodel.database import Database
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.hostile import hostile_messages
+from xinfang_common.testing.recording import RecordingTopic
 from xinfang_common.topics import REPORTING, TOPICS, TopicSpec
 
 CONSUMED_BY_SPEC = [spec for spec in TOPICS if REPORTING in spec.consumers]
-
-
-class RecordingTopic:
-    """Collects what would have been sent to a dead-letter topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> "asyncio.Future[None]":
-        self.sent.append(message)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
 
 from routing.config import RoutingSettings
 from routing.main import create_app
@@ -20,15 +18,11 @@ from routing.state import RoutingState
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import bearer
+from xinfang_common.testing.openapi_fuzz import fuzz_openapi
 
 pytestmark = pytest.mark.database
 
 EXAMPLES_PER_OPERATION = 170
-EXCLUDED = [schemathesis.checks.positive_data_acceptance]
-"""Rules across the tree (one root, no cycles, known parents) and the Art. 30 shield cannot be stated
-in JSON Schema, so schema-valid data may rightly get a 422 naming the rule."""
-NOT_READY = [*EXCLUDED, schemathesis.checks.not_a_server_error]
-"""Without a broker the app is rightly not ready: /readyz answers its documented 503."""
 
 
 class Recorder:
@@ -69,23 +63,5 @@ def fuzz_app(demo_tree_path: Path, tmp_path: Path) -> FastAPI:
 
 
 def test_generated_requests_get_documented_answers_and_never_a_500(fuzz_app: FastAPI) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
-    headers = bearer()
-    sent: dict[str, int] = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        label = operation.label
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            sent[case.operation.label] = sent.get(case.operation.label, 0) + 1
-            excluded = NOT_READY if case.operation.path == "/readyz" else EXCLUDED
-            case.call_and_validate(headers=headers, excluded_checks=excluded)
-
-        try:
-            run()
-        except Exception as exc:
-            raise AssertionError(f"{label}: {exc}") from exc
-    print(f"schemathesis: {sum(sent.values())} requests over {len(sent)} operations")
+    sent = fuzz_openapi(fuzz_app, headers=bearer(), examples_per_operation=EXAMPLES_PER_OPERATION)
     assert sum(sent.values()) >= 1000, sent

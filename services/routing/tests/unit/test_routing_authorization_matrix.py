@@ -7,7 +7,6 @@ endpoint added without an entry fails the first test.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +23,12 @@ from routing.units.schemas import UnitRead
 from xinfang_common.auth import Role
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
-from xinfang_common.testing.auth import bearer
+from xinfang_common.testing.access_matrix import ALL, Access, Request, check_matrix, only, operations, public
 from xinfang_common.testing.events import example_event
 from xinfang_common.topics import PETITION_REGISTERED
 
 OWN_UNIT, OTHER_UNIT = "430104-xfj", "430102-xfj"
 """The triage case is a petition of region 430104: the district petition office is its own unit."""
-ALL = tuple(Role)
-
-
-@dataclass(frozen=True)
-class Access:
-    """The expected status without a token, and per role for a caller of the own and another unit."""
-
-    anonymous: int
-    own: dict[Role, int]
-    other: dict[Role, int] = field(default_factory=dict)
-
-    def expected(self, role: Role, unit: str) -> int:
-        return (self.other or self.own)[role] if unit == OTHER_UNIT else self.own[role]
-
-
-def public(status: int = 200) -> Access:
-    return Access(status, dict.fromkeys(ALL, status))
-
-
-def only(roles: tuple[Role, ...], ok: int) -> Access:
-    return Access(401, {role: ok if role in roles else 403 for role in ALL})
 
 
 MATRIX: dict[str, Access] = {
@@ -127,7 +105,7 @@ class Requests:
         state: RoutingState = self.app.state.routing
         return [UnitRead.of(unit).model_dump(mode="json") for unit in state.org_tree.units()]
 
-    def build(self, operation: str) -> tuple[str, str, Any]:
+    def build(self, operation: str) -> Request:
         unit = {
             "name": "岳麓区生态环境分局",
             "parent": "430104-xfj",
@@ -153,11 +131,7 @@ class Requests:
         }
         method = operation.split(" ")[0]
         path, body = builders[operation]()
-        return method, path, body
-
-
-def operations(app: FastAPI) -> set[str]:
-    return {f"{m.upper()} {path}" for path, ops in app.openapi()["paths"].items() for m in ops}
+        return method, path, {"json": body}
 
 
 def test_every_endpoint_has_an_entry_in_the_matrix(app: FastAPI) -> None:
@@ -168,23 +142,6 @@ def test_each_role_of_the_own_and_another_unit_gets_the_documented_answer_the_ta
     app: FastAPI,
 ) -> None:
     requests = Requests(app)
-    documented = {
-        f"{m.upper()} {path}": set(op["responses"])
-        for path, ops in app.openapi()["paths"].items()
-        for m, op in ops.items()
-    }
     client = TestClient(app)  # not entered: the lifespan would join Kafka
-    wrong: list[str] = []
-    for operation, access in MATRIX.items():
-        callers: list[tuple[str, dict[str, str], int]] = [("anonymous", {}, access.anonymous)]
-        for role in ALL:
-            for unit in (OWN_UNIT, OTHER_UNIT):
-                callers.append((f"{role} of {unit}", bearer(unit, role), access.expected(role, unit)))
-        for who, headers, expected in callers:
-            method, path, body = requests.build(operation)
-            response = client.request(method, path, json=body, headers=headers)
-            if response.status_code != expected:
-                wrong.append(f"{operation} as {who}: {response.status_code}, expected {expected}")
-            elif str(expected) not in documented[operation]:
-                wrong.append(f"{operation} as {who}: {expected} is not in the OpenAPI document")
+    wrong = check_matrix(client, app, MATRIX, requests.build, own_unit=OWN_UNIT, other_unit=OTHER_UNIT)
     assert not wrong, "\n".join(wrong)
