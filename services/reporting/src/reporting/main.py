@@ -15,6 +15,7 @@ from reporting.config import ReportingSettings
 from reporting.dead_letters import DeadLetterWatch
 from reporting.exports.endpoints import router as exports_router
 from reporting.kpis.endpoints import router as kpis_router
+from reporting.kpis.rollups import ensure_rollups
 from reporting.metrics import install_case_counts, install_faust_sensor, uninstall_case_counts
 from reporting.readmodel.database import Database
 from reporting.stats.endpoints import router as stats_router
@@ -65,6 +66,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await database.run(database.create_tables)
+        await database.run(ensure_rollups, database, settings.zone)
         # Idempotent; the broker creates no topic on demand, dead-letter topics included.
         await asyncio.to_thread(ensure_topics, kafka, specs=tuple(spec for spec, _ in CONSUMED))
         count_cases()

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select
 from reporting.access import resolve_scope
 from reporting.kpis import service
 from reporting.kpis.formulas import percentile
+from reporting.kpis.rollups import ensure_rollups
 from reporting.kpis.schemas import CaseQuery, GroupBy, Interval, TrendBy
 from reporting.readmodel.database import Database
 from reporting.readmodel.models import CaseFact
@@ -30,6 +31,8 @@ AUDITOR = Principal(subject="au", unit="r-root", roles=frozenset({Role.AUDITOR})
 def fresh() -> Database:
     db = Database("sqlite://")
     db.create_tables()
+    # Built before any event, so the projector keeps the rollups and the KPIs below read them.
+    ensure_rollups(db, SHANGHAI)
     return db
 
 

@@ -124,6 +124,7 @@ def aggregate_columns(as_of: datetime) -> list[ColumnElement[int]]:
         _flag(happened(F.escalated_at, as_of)).label("supervised"),
         _flag(past_due_open(as_of)).label("past_due_open"),
         func.sum(case((replied, F.handling_seconds), else_=0)).label("handling_sum"),
+        _flag(and_(replied, F.handling_seconds.is_not(None))).label("handling_count"),
     ]
     return columns
 

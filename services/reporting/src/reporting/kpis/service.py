@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from reporting.access import Scope
-from reporting.kpis import formulas
+from reporting.kpis import formulas, rollup_query
+from reporting.kpis.contributions import day_end, local_day, local_month
 from reporting.kpis.schemas import (
     BacklogRead,
     BacklogRow,
@@ -35,7 +37,7 @@ from reporting.kpis.schemas import (
 )
 from reporting.readmodel.models import CaseFact as F
 from reporting.readmodel.models import Surge
-from reporting.readmodel.repository import CaseFilter, snapshot
+from reporting.readmodel.repository import CaseFilter, hidden_from_index, snapshot
 from reporting.readmodel.units import UnitTree
 from reporting.stats.service import InvalidPeriod, period_bounds
 from xinfang_common.domain import region_prefix
@@ -113,13 +115,37 @@ def _group_column(session: Session, group_by: GroupBy, zone: ZoneInfo, as_of: da
     }[group_by]
 
 
-def _kpis(counts: Mapping[str, int], seconds: list[int]) -> Kpis:
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _percentile(count: int, fraction: float, value_at: Callable[[int], float]) -> float | None:
+    """``formulas.percentile`` over ``count`` sorted values, reading only the two it needs."""
+    if count == 0:
+        return None
+    rank = (count - 1) * fraction
+    low = math.floor(rank)
+    high = min(low + 1, count - 1)
+    weight = rank - low
+    return value_at(low) + (value_at(high) - value_at(low)) * weight
+
+
+def _handling_time(count: int, total_seconds: int, value_at: Callable[[int], float]) -> HandlingTime:
+    return HandlingTime(
+        count=count,
+        mean=_rounded(total_seconds / DAY / count) if count else None,
+        p50=_rounded(_percentile(count, 0.5, value_at)),
+        p90=_rounded(_percentile(count, 0.9, value_at)),
+        p95=_rounded(_percentile(count, 0.95, value_at)),
+    )
+
+
+def _handling_of(seconds: list[int]) -> HandlingTime:
     seconds.sort()
-    days = [s / DAY for s in seconds]
+    return _handling_time(len(seconds), sum(seconds), lambda rank: seconds[rank] / DAY)
 
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value, 4)
 
+def _kpis(counts: Mapping[str, int], handling: HandlingTime) -> Kpis:
     replied = counts.get("replied", 0)
     return Kpis(
         cases=counts.get("cases", 0),
@@ -130,13 +156,7 @@ def _kpis(counts: Mapping[str, int], seconds: list[int]) -> Kpis:
         satisfaction=Ratio.of(counts.get("satisfied", 0), counts.get("rated", 0)),
         repeat_rate=Ratio.of(counts.get("linked", 0), counts.get("cases", 0)),
         by_status={name: counts.get(f"stage_{name}", 0) for name in formulas.STAGES},
-        handling_days=HandlingTime(
-            count=len(days),
-            mean=rounded(sum(seconds) / DAY / len(days)) if days else None,
-            p50=rounded(formulas.percentile(days, 0.5)),
-            p90=rounded(formulas.percentile(days, 0.9)),
-            p95=rounded(formulas.percentile(days, 0.95)),
-        ),
+        handling_days=handling,
         overdue=counts.get("overdue_flagged", 0),
         supervised=counts.get("supervised", 0),
         past_due_open=counts.get("past_due_open", 0),
@@ -146,12 +166,50 @@ def _kpis(counts: Mapping[str, int], seconds: list[int]) -> Kpis:
     )
 
 
-def _add(into: dict[str, int], row: Mapping[str, Any]) -> None:
+def _add(into: dict[str, int], row: Mapping[str, Any], sign: int = 1) -> None:
     for name, value in row.items():
         if name == "stage":
-            into[f"stage_{value}"] = into.get(f"stage_{value}", 0) + int(row["cases"] or 0)
+            into[f"stage_{value}"] = into.get(f"stage_{value}", 0) + sign * int(row["cases"] or 0)
         elif name != "key":
-            into[name] = into.get(name, 0) + int(value or 0)
+            into[name] = into.get(name, 0) + sign * int(value or 0)
+
+
+def _count_stmt(key: Any, as_of: datetime, where: ColumnElement[bool]) -> Any:
+    """The per-case counts of the cases ``where`` as of ``as_of``, per ``key`` and stage."""
+    columns = formulas.aggregate_columns(as_of)
+    current = formulas.stage(as_of).label("stage")
+    if key is None:
+        return select(literal(None).label("key"), current, *columns).where(where).group_by(current)
+    return select(key.label("key"), current, *columns).where(where).group_by(key, current)
+
+
+def _read(
+    tree: UnitTree,
+    as_of: datetime,
+    now: datetime,
+    group_by: GroupBy | None,
+    totals: dict[str, int],
+    grouped: Mapping[str | None, dict[str, int]],
+    handling: Callable[[str | None], HandlingTime],
+) -> KpiRead:
+    groups = None
+    if group_by is not None:
+        groups = [
+            KpiGroup(
+                key=group_key,
+                label=tree.name(group_key) if group_by is GroupBy.UNIT and group_key else group_key,
+                **_kpis(counts, handling(group_key)).model_dump(),
+            )
+            for group_key, counts in sorted(
+                grouped.items(), key=lambda item: (item[0] is None, item[0] or "")
+            )
+            if counts.get("cases", 0) != 0
+        ]
+    return KpiRead(as_of=as_of, total=_kpis(totals, handling(TOTAL)), groups=groups, generated_at=now)
+
+
+TOTAL = "\x00total"
+"""The key under which the handling times of all the selected cases are gathered."""
 
 
 def compute_kpis(
@@ -163,19 +221,42 @@ def compute_kpis(
     zone: ZoneInfo,
     now: datetime,
 ) -> KpiRead:
-    """The KPIs of the selected cases, overall and per group."""
+    """The KPIs of the selected cases, overall and per group: from the rollups where they can."""
     snapshot(session)
+    plan = rollup_query.plan_rollup(session, selection.flt, group_by, zone)
+    if plan is None:
+        return _kpis_per_case(session, selection, group_by=group_by, tree=tree, zone=zone, now=now)
+    return _kpis_rolled_up(session, selection, plan, group_by=group_by, tree=tree, zone=zone, now=now)
+
+
+def compute_kpis_per_case(
+    session: Session,
+    selection: Selection,
+    *,
+    group_by: GroupBy | None,
+    tree: UnitTree,
+    zone: ZoneInfo,
+    now: datetime,
+) -> KpiRead:
+    """The KPIs evaluated on every selected case (the reference the rollups must agree with)."""
+    snapshot(session)
+    return _kpis_per_case(session, selection, group_by=group_by, tree=tree, zone=zone, now=now)
+
+
+def _kpis_per_case(
+    session: Session,
+    selection: Selection,
+    *,
+    group_by: GroupBy | None,
+    tree: UnitTree,
+    zone: ZoneInfo,
+    now: datetime,
+) -> KpiRead:
     as_of, flt = selection.as_of, selection.flt
     key = None if group_by is None else _group_column(session, group_by, zone, as_of)
-    columns = formulas.aggregate_columns(as_of)
-    current = formulas.stage(as_of).label("stage")
-    if key is None:
-        stmt = select(literal(None).label("key"), current, *columns).where(flt.cases()).group_by(current)
-        value_stmt = select(literal(None).label("key"), F.handling_seconds)
-    else:
-        stmt = select(key.label("key"), current, *columns).where(flt.cases()).group_by(key, current)
-        value_stmt = select(key.label("key"), F.handling_seconds)
-    value_stmt = value_stmt.where(
+    stmt = _count_stmt(key, as_of, flt.cases())
+    value_key = literal(None) if key is None else key
+    value_stmt = select(value_key.label("key"), F.handling_seconds).where(
         flt.cases(), formulas.happened(F.replied_at, as_of), F.handling_seconds.is_not(None)
     )
 
@@ -187,25 +268,172 @@ def compute_kpis(
             continue
         _add(totals, dict(row))
         _add(grouped[regroup(row["key"])], dict(row))
-    all_seconds: list[int] = []
     seconds: dict[str | None, list[int]] = defaultdict(list)
     for group_key, value in session.execute(value_stmt):
-        all_seconds.append(int(value or 0))
+        seconds[TOTAL].append(int(value or 0))
         seconds[regroup(group_key)].append(int(value or 0))
+    return _read(tree, as_of, now, group_by, totals, grouped, lambda k: _handling_of(seconds[k]))
 
-    groups = None
-    if group_by is not None:
-        groups = [
-            KpiGroup(
-                key=group_key,
-                label=tree.name(group_key) if group_by is GroupBy.UNIT and group_key else group_key,
-                **_kpis(counts, seconds[group_key]).model_dump(),
-            )
-            for group_key, counts in sorted(
-                grouped.items(), key=lambda item: (item[0] is None, item[0] or "")
-            )
-        ]
-    return KpiRead(as_of=as_of, total=_kpis(totals, all_seconds), groups=groups, generated_at=now)
+
+def _kpis_rolled_up(
+    session: Session,
+    selection: Selection,
+    plan: rollup_query.RollupPlan,
+    *,
+    group_by: GroupBy | None,
+    tree: UnitTree,
+    zone: ZoneInfo,
+    now: datetime,
+) -> KpiRead:
+    """Rollups for the whole months, cases for the rest, and cases for today's later changes."""
+    as_of = selection.as_of
+    key = None if group_by is None else _group_column(session, group_by, zone, as_of)
+    regroup = _regrouper(group_by, selection.scope, tree)
+    totals: dict[str, int] = {}
+    grouped: dict[str | None, dict[str, int]] = defaultdict(dict)
+
+    def add(group_key: str | None, row: Mapping[str, Any], sign: int = 1) -> None:
+        _add(totals, row, sign)
+        _add(grouped[regroup(group_key)], row, sign)
+
+    day = local_day(as_of, zone)
+    for group_key, counts in rollup_query.rolled_counts(session, plan, through_day=day, group_by=group_by):
+        add(group_key, counts)
+    for edge in plan.edges:
+        for row in session.execute(_count_stmt(key, as_of, edge.cases())).mappings():
+            add(row["key"], dict(row))
+    end = day_end(as_of, zone)
+    unindexed = _steers_index(session)
+    if as_of < end and _changes_after(session, as_of):
+        # The rollups count up to the day's end; cases changing between as_of and then are
+        # re-counted here (only off-midnight instants can fall in that span, deadlines cannot).
+        # Normally none do when as_of is now, and the check above reads one index entry.
+        late = rollup_query.covered_and(plan, F.last_unaligned_at > as_of, unindexed=unindexed)
+        for instant, sign in ((as_of, 1), (end, -1)):
+            for row in session.execute(_count_stmt(key, instant, late)).mappings():
+                add(row["key"], dict(row), sign)
+
+    days = _handling_days(session, selection, plan, key, regroup, zone, group_by)
+    values = _handling_values(session, selection, key, regroup, days)
+
+    def handling(group_key: str | None) -> HandlingTime:
+        counts = totals if group_key == TOTAL else grouped.get(group_key, {})
+        histogram = sorted(days.get(group_key, {}).items())
+
+        def value_at(rank: int) -> float:
+            below = 0
+            for handling_day, n in histogram:
+                if rank < below + n:
+                    return values[group_key, handling_day][rank - below] / DAY
+                below += n
+            raise AssertionError(f"rank {rank} beyond the {below} handling times counted")
+
+        return _handling_time(counts.get("handling_count", 0), counts.get("handling_sum", 0), value_at)
+
+    return _read(tree, as_of, now, group_by, totals, grouped, handling)
+
+
+def _handling_days(
+    session: Session,
+    selection: Selection,
+    plan: rollup_query.RollupPlan,
+    key: Any,
+    regroup: Callable[[str | None], str | None],
+    zone: ZoneInfo,
+    group_by: GroupBy | None,
+) -> dict[str | None, dict[int, int]]:
+    """Replied cases per whole day of handling, per group and in total (key TOTAL)."""
+    as_of = selection.as_of
+    days: dict[str | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(group_key: str | None, handling_day: int, n: int) -> None:
+        days[TOTAL][handling_day] += n
+        days[regroup(group_key)][handling_day] += n
+
+    month = local_month(as_of, zone)
+    # as_of at a month's last instant (a period ending with its month): that month's replies
+    # are all in, and the rollups hold them; else they are counted case by case.
+    whole_months_before = local_month(as_of + timedelta(microseconds=1), zone)
+    for group_key, handling_day, n in rollup_query.rolled_handling_days(
+        session, plan, replied_before_month=whole_months_before, group_by=group_by
+    ):
+        add(group_key, handling_day, n)
+    replied = formulas.happened(F.replied_at, as_of)
+    parts = [and_(edge.cases(), replied, F.handling_seconds.is_not(None)) for edge in plan.edges]
+    if whole_months_before == month:
+        month_start = datetime(month // 100, month % 100, 1, tzinfo=zone).astimezone(UTC)
+        # Through the reply-time index: a month of replies, not the period's registrations.
+        unindexed = _steers_index(session)
+        handled = hidden_from_index(F.handling_seconds) if unindexed else F.handling_seconds
+        this_month = and_(F.replied_at >= month_start, replied, handled.is_not(None))
+        parts.append(rollup_query.covered_and(plan, this_month, unindexed=unindexed))
+    group_key_column = literal(None) if key is None else key
+    day_column = (F.handling_seconds // int(DAY)).label("handling_day")
+    for part in parts:
+        stmt = (
+            select(group_key_column.label("key"), day_column, func.count())
+            .where(part)
+            .group_by(group_key_column, day_column)
+        )
+        for group_key, hday, n in session.execute(stmt):
+            add(group_key, int(hday), int(n))
+    return days
+
+
+def _handling_values(
+    session: Session,
+    selection: Selection,
+    key: Any,
+    regroup: Callable[[str | None], str | None],
+    days: Mapping[str | None, Mapping[int, int]],
+) -> dict[tuple[str | None, int], list[int]]:
+    """The sorted handling seconds of the days that hold a percentile's ranks, per group."""
+    wanted: set[int] = set()
+    for histogram in days.values():
+        count = sum(histogram.values())
+        if count == 0:
+            continue
+        ranks: set[int] = set()
+        for fraction in (0.5, 0.9, 0.95):
+            low = math.floor((count - 1) * fraction)
+            ranks |= {low, min(low + 1, count - 1)}
+        below = 0
+        for handling_day, n in sorted(histogram.items()):
+            if any(below <= r < below + n for r in ranks):
+                wanted.add(handling_day)
+            below += n
+    values: dict[tuple[str | None, int], list[int]] = defaultdict(list)
+    if not wanted:
+        return values
+    as_of = selection.as_of
+    group_key_column = literal(None) if key is None else key
+    seconds = F.handling_seconds
+    in_days = or_(*(and_(seconds >= d * int(DAY), seconds < (d + 1) * int(DAY)) for d in sorted(wanted)))
+    # Through the handling-time index: a few days' values, not every selected case.
+    unindexed = _steers_index(session)
+    replied_at = hidden_from_index(F.replied_at) if unindexed else F.replied_at
+    stmt = select(group_key_column.label("key"), seconds).where(
+        selection.flt.cases(unindexed=unindexed), formulas.happened(replied_at, as_of), in_days
+    )
+    for group_key, value in session.execute(stmt):
+        handling_day = int(value) // int(DAY)
+        values[TOTAL, handling_day].append(int(value))
+        values[regroup(group_key), handling_day].append(int(value))
+    for found in values.values():
+        found.sort()
+    return values
+
+
+def _steers_index(session: Session) -> bool:
+    """Whether the side queries name the index to read (SQLite, whose planner has no range
+    statistics); PostgreSQL's planner estimates the ranges and picks well by itself."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _changes_after(session: Session, as_of: datetime) -> bool:
+    """Whether any case has a KPI change off a local midnight after ``as_of``."""
+    found = session.scalar(select(F.case_id).where(F.last_unaligned_at > as_of).limit(1))
+    return found is not None
 
 
 def _group_order(item: tuple[str | None, Any]) -> tuple[bool, str]:

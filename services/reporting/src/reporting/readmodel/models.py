@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from xinfang_common.db import UTCDateTime, naming_metadata
@@ -91,9 +91,20 @@ class CaseFact(Base):
     alerts_overdue: Mapped[int] = mapped_column(Integer, default=0)
     alerts_escalated: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+    last_unaligned_at: Mapped[datetime | None]
+    """The latest instant at which a KPI of the case changes that is not a local midnight (see
+    ``kpis.contributions``): a query as of a time of day re-counts on the per-case path only the
+    cases that change between that time and the day's end."""
 
     __table_args__ = (
         Index("ix_case_facts_registered_at", "registered_at"),
+        Index("ix_case_facts_replied_at", "replied_at"),
+        # Covering the columns a percentile's values are filtered and grouped by (period, reply,
+        # unit), so reading a few handling days never visits the wide case rows.
+        Index(
+            "ix_case_facts_handling_seconds", "handling_seconds", "registered_at", "replied_at", "unit_code"
+        ),
+        Index("ix_case_facts_last_unaligned_at", "last_unaligned_at"),
         Index("ix_case_facts_assigned_at", "assigned_at"),
         Index("ix_case_facts_unit_code", "unit_code", "registered_at"),
         Index("ix_case_facts_region", "region"),
@@ -139,3 +150,73 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String, primary_key=True)
     processed_at: Mapped[datetime]
+
+
+KPI_MEASURES = (
+    "cases",
+    "imported",
+    "acc_num",
+    "acc_den",
+    "acc_undetermined",
+    "comp_num",
+    "comp_den",
+    "comp_undetermined",
+    "rated",
+    "replied",
+    "satisfied",
+    "linked",
+    "overdue_flagged",
+    "supervised",
+    "past_due_open",
+    "handling_sum",
+    "handling_count",
+    "stage_awaiting_assignment",
+    "stage_awaiting_acceptance",
+    "stage_in_progress",
+    "stage_replied",
+    "stage_review",
+    "stage_recheck",
+    "stage_closed",
+    "stage_declined",
+)
+"""The additive KPI counts kept per rollup cell, in the names the per-case query labels them."""
+
+kpi_counts = Table(
+    "kpi_counts",
+    Base.metadata,
+    Column("grain", String(16), primary_key=True),
+    Column("dim", String, primary_key=True),
+    Column("reg_month", Integer, primary_key=True),
+    Column("change_day", Integer, primary_key=True),
+    *(Column(name, BigInteger, nullable=False) for name in KPI_MEASURES),
+)
+"""Changes of the KPI counts per grain, dimension value, registration month and change day.
+
+Summing the rows whose ``change_day`` is at most a day gives the counts as of that day's end
+(see ``reporting.kpis.contributions``). ``grain`` is one of ``all``, ``unit``, ``category``,
+``region``, ``channel``, ``type``; ``dim`` is ``""`` for a missing value (and for ``all``), else
+``"="`` and the value; months are ``yyyymm`` and days ordinals of local dates (0: always).
+Generated columns, hence a Core table rather than a mapped class.
+"""
+
+kpi_handling_days = Table(
+    "kpi_handling_days",
+    Base.metadata,
+    Column("grain", String(16), primary_key=True),
+    Column("dim", String, primary_key=True),
+    Column("reg_month", Integer, primary_key=True),
+    Column("replied_month", Integer, primary_key=True),
+    Column("handling_day", Integer, primary_key=True),
+    Column("cases", BigInteger, nullable=False),
+)
+"""Replied cases per whole day of handling time, to find which day holds a percentile's rank."""
+
+
+class KpiRollupZone(Base):
+    """The time zone the KPI rollups were built in; no row: not built (queries count per case)."""
+
+    __tablename__ = "kpi_rollup_zone"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime]

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from reporting.kpis import rollups
+from reporting.kpis.contributions import contribution, difference
 from reporting.readmodel import repository
 from reporting.readmodel.models import CaseFact, Surge, Unit
 from xinfang_common.cloudevents import CloudEvent
@@ -288,6 +290,14 @@ def apply_event(sessions: sessionmaker[Session], event: CloudEvent[Any], *, now:
         else:
             assert merge is not None
             fact = repository.case_for_update(session, case_id=data.case_id, at=now)  # type: ignore[attr-defined]
+            zone = rollups.rollup_zone(session)
+            before = None if zone is None else contribution(fact, zone)
             merge(fact, data)
             fact.updated_at = now
+            if zone is not None and before is not None:
+                # The case's old contribution leaves the KPI rollups and its new one enters, in
+                # this transaction: the rollups move exactly when the row does.
+                moved = difference(before, contribution(fact, zone))
+                rollups.apply_contribution(session, moved)
+                fact.last_unaligned_at = moved.last_unaligned_at
     return Outcome.APPLIED
