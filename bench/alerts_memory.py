@@ -30,9 +30,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
-from benchlib import BenchSuite, machine_line, metric_samples, rss_bytes, wait_until
+from benchlib import BenchSuite, machine_line, metric_samples, rss_bytes, wait_until, write_json
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from alerts.tables import partition_of
@@ -59,8 +60,9 @@ def metric(base_url: str, name: str) -> float:
     return metric_samples(text, name).get("", 0.0)
 
 
-def restart_timed(suite: BenchSuite, base_url: str, cases: int) -> tuple[float, float, int]:
-    """Start alerts; seconds to ready, seconds to the schedule rebuilt, peak RSS meanwhile."""
+def restart_timed(suite: BenchSuite, base_url: str, cases: int) -> tuple[float, float, int, dict[str, Any]]:
+    """Start alerts; seconds to ready, seconds to the schedule rebuilt, peak RSS meanwhile, and
+    those figures for a JSON results file."""
     assert suite.suite is not None
     start = time.monotonic()
     suite.suite.start("alerts")
@@ -84,12 +86,21 @@ def restart_timed(suite: BenchSuite, base_url: str, cases: int) -> tuple[float, 
     wait_until(rebuilt, 3600, "alert schedule rebuilt", interval=1)
     scheduled = metric(base_url, "xinfang_alerts_scheduled_cases")
     rebuild = metric(base_url, "xinfang_alerts_schedule_rebuild_seconds")
+    total = time.monotonic() - start
     print(f"restart to ready (table of {cases} cases recovered): {recovery:.1f} s")
     print(
         f"  then schedule rebuilt from the table in {rebuild:.1f} s "
-        f"({time.monotonic() - start:.1f} s after the start; {scheduled:.0f} cases scheduled)"
+        f"({total:.1f} s after the start; {scheduled:.0f} cases scheduled)",
+        flush=True,
     )
-    return recovery, rebuild, peak
+    figures = {
+        "to_ready_s": round(recovery, 2),
+        "schedule_rebuild_s": round(rebuild, 2),
+        "to_rebuilt_s": round(total, 2),
+        "scheduled_cases": int(scheduled),
+        "peak_rss_mib": round(peak / 2**20, 1),
+    }
+    return recovery, rebuild, peak, figures
 
 
 def template_record(bootstrap: str, case_id: str, timeout: float = 60) -> tuple[bytes, bytes]:
@@ -123,6 +134,7 @@ def main() -> int:
     parser.add_argument("--watch", type=float, default=90.0, help="seconds to watch CPU after recovery")
     parser.add_argument("--keep", action="store_true", help="keep the broker's folder")
     parser.add_argument("--store", choices=("memory", "rocksdb"), default="memory")
+    parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     print(machine_line())
     print(f"table store: {args.store}")
@@ -180,10 +192,11 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
                 print(f"  {n + 1} written ({time.monotonic() - start:.0f} s)", flush=True)
         producer.flush()
         producer.close()
-        print(f"wrote {args.cases} case states to {CHANGELOG} in {time.monotonic() - start:.0f} s")
+        written_s = time.monotonic() - start
+        print(f"wrote {args.cases} case states to {CHANGELOG} in {written_s:.0f} s", flush=True)
 
         base_url = suite.urls["alerts"]
-        recovery, _, peak = restart_timed(suite, base_url, args.cases + 1)
+        recovery, _, peak, restart = restart_timed(suite, base_url, args.cases + 1)
         pid = suite.pid("alerts")
         rss = rss_bytes(pid)
         print(f"alerts RSS when rebuilt: {rss / 2**20:.0f} MiB (peak so far {peak / 2**20:.0f} MiB)")
@@ -202,14 +215,34 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
             f"after the rebuild, alerts used {100 * busy:.1f}% of a core over {args.watch:.0f} s; "
             f"RSS now {rss_bytes(pid) / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB"
         )
+        mean_ms: float | None = None
         if scans:
             mean_ms = 1000 * spent / scans
             print(f"  {scans:.0f} scanner rounds with nothing due: {mean_ms:.2f} ms each on average")
+        figures: dict[str, Any] = {
+            "script": "alerts_memory.py",
+            "machine": machine_line(),
+            "store": args.store,
+            "cases": args.cases,
+            "state_bytes": len(value),
+            "changelog_write_s": round(written_s, 1),
+            "idle_rss_mib": round(idle_rss / 2**20, 1),
+            "rss_rebuilt_mib": round(rss / 2**20, 1),
+            "peak_rss_mib": round(peak / 2**20, 1),
+            "kib_per_case": round(per_case / 1024, 3),
+            "restart": restart,
+            "watch_s": args.watch,
+            "cpu_share_after": round(busy, 4),
+            "scan_rounds": int(scans),
+            "scan_mean_ms": None if mean_ms is None else round(mean_ms, 3),
+        }
         if args.store == "rocksdb":
             suite.suite.stop("alerts")
             print("restart keeping the local RocksDB files:")
-            restart_timed(suite, base_url, args.cases + 1)
-            print(f"  alerts RSS when rebuilt: {rss_bytes(suite.pid('alerts')) / 2**20:.0f} MiB")
+            *_, again = restart_timed(suite, base_url, args.cases + 1)
+            again["rss_rebuilt_mib"] = round(rss_bytes(suite.pid("alerts")) / 2**20, 1)
+            print(f"  alerts RSS when rebuilt: {again['rss_rebuilt_mib']:.0f} MiB")
+            figures["restart_with_local_files"] = again
         if args.cases < 1_000_000:
             scale = 1_000_000 / max(args.cases, 1)
             print(
@@ -217,6 +250,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
                 f"RSS ~{(idle_rss + per_case * 1_000_000) / 2**20:.0f} MiB, "
                 f"recovery ~{recovery * scale:.0f} s"
             )
+        write_json(args.json, figures)
     return 0
 
 

@@ -161,6 +161,30 @@ def latency_line(name: str, seconds: Sequence[float]) -> str:
     )
 
 
+def latency_figures(seconds: Sequence[float]) -> dict[str, float | int | None]:
+    """``n`` and p50/p95/p99/max in milliseconds, for a JSON results file (None for no samples)."""
+    ms = [s * 1000 for s in seconds]
+    if not ms:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+def write_json(path: str | Path | None, figures: Mapping[str, Any]) -> None:
+    """Write a script's figures (with the machine and load average at the end) for bench/run_all.py."""
+    if not path:
+        return
+    record = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average": os.getloadavg(), **figures}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def machine_line() -> str:
     """Cores, CPU model, Python and the load average: what a figure was measured on."""
     model = ""

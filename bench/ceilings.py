@@ -24,15 +24,18 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from benchlib import (
     Broker,
     PetitionSource,
     TopicWatcher,
+    latency_figures,
     latency_line,
     load_complaints,
     machine_line,
     wait_until,
+    write_json,
 )
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -138,8 +141,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=300.0, help="round-trip messages per second")
     parser.add_argument("--bootstrap", help="an existing broker (default: start one of our own)")
     parser.add_argument("--data", help="complaints folder (default ../shared/data/complaints)")
+    parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     print(machine_line())
+    figures: dict[str, Any] = {
+        "script": "ceilings.py",
+        "machine": machine_line(),
+        "connections": args.connections,
+        "duration_s": args.duration,
+    }
     if args.only in (None, "fastapi"):
         for path in ("/sync", "/async"):
             result = asyncio.run(
@@ -149,6 +159,7 @@ def main() -> int:
             )
             for line in result.report(f"bare FastAPI POST {path}"):
                 print(line)
+            figures.setdefault("fastapi", {})[path.strip("/")] = result.figures()
     if args.only in (None, "kafka"):
         broker = None
         bootstrap = args.bootstrap
@@ -165,6 +176,13 @@ def main() -> int:
         print(f"bare Kafka round trip at {args.rate:.0f}/s (acks=all, {os.cpu_count()} cores):")
         print(latency_line("  produce -> consumed", latencies))
         print(latency_line("  produce -> acked", acks))
+        figures["kafka"] = {
+            "rate_per_s": args.rate,
+            "sent": int(args.rate * args.duration),
+            "roundtrip": latency_figures(latencies),
+            "acked": latency_figures(acks),
+        }
+    write_json(args.json, figures)
     return 0
 
 

@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine_line, write_json
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from reporting.cli import rebuild_database
 from reporting.config import ReportingSettings
@@ -165,6 +166,13 @@ def analyze(database: Database) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE" if database.backend == "postgresql" else "ANALYZE")
 
 
+def server_version(database: Database) -> str:
+    """The database engine's version, as the server reports it."""
+    query = "SHOW server_version" if database.backend == "postgresql" else "SELECT sqlite_version()"
+    with database.engine.connect() as conn:
+        return str(conn.execute(text(query)).scalar())
+
+
 def measure(url: str, repeat: int) -> dict[str, tuple[float, float, int]]:
     """p50 and p95 in milliseconds, and the cases counted, per filter combination."""
     settings = ReportingSettings(database_url=url, metrics_cache_seconds=3600)
@@ -197,22 +205,42 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--database-url", default="", help="default: a SQLite file in a temp folder")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'reporting.db'}"
     rebuild_database(url)  # drops what an earlier run left, then migrates to head
     database = Database(url)
     seconds = load(database, args.cases, args.seed)
-    print(f"{database.backend}: loaded {args.cases:,} cases in {seconds:.0f} s")
+    backend, version = database.backend, server_version(database)
+    print(f"{backend} {version}: loaded {args.cases:,} cases in {seconds:.0f} s", flush=True)
     started = time.perf_counter()
     ensure_rollups(database, ReportingSettings().zone)
-    print(f"KPI rollups built in {time.perf_counter() - started:.0f} s")
+    rollup_seconds = time.perf_counter() - started
+    print(f"KPI rollups built in {rollup_seconds:.0f} s", flush=True)
     analyze(database)
     database.close()
     results = measure(url, args.repeat)
     print(f"{'filters':<34} {'cases':>9} {'p50 ms':>8} {'p95 ms':>8}")
     for name, (p50, p95, cases) in results.items():
         print(f"{name:<34} {cases:>9,} {p50:>8.0f} {p95:>8.0f}")
+    write_json(
+        args.json,
+        {
+            "script": "kpi_query.py",
+            "machine": machine_line(),
+            "backend": backend,
+            "server_version": version,
+            "cases": args.cases,
+            "repeat": args.repeat,
+            "load_seconds": round(seconds, 1),
+            "rollup_seconds": round(rollup_seconds, 1),
+            "combinations": {
+                name: {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "cases": cases}
+                for name, (p50, p95, cases) in results.items()
+            },
+        },
+    )
     if not args.keep:
         downgrade(url, "reporting.migrations", "base")
         for path in folder.glob("*"):

@@ -35,9 +35,11 @@ from benchlib import (
     PetitionSource,
     Seen,
     TopicWatcher,
+    latency_figures,
     latency_line,
     load_complaints,
     machine_line,
+    write_json,
 )
 
 from xinfang_common.topics import CASE_ASSIGNED
@@ -82,6 +84,24 @@ class LoadResult:
         span = max(o.done for o in acked) - min(o.sent for o in self.outcomes)
         return len(acked) / span if span > 0 else float("nan")
 
+    def generator_cpu_share(self) -> float:
+        """Share of one core the generator's process used during the run."""
+        return self.cpu_seconds / max(self.ended - self.started, 1e-9)
+
+    def figures(self) -> dict[str, Any]:
+        """The run's figures for a JSON results file."""
+        acked = self.acked
+        return {
+            "sent": len(self.outcomes),
+            "acknowledged": len(acked),
+            "errors": dict(self.errors()),
+            "throughput_per_s": round(self.throughput(), 2),
+            "seconds": round(self.ended - self.started, 2),
+            "generator_cpu_share": round(self.generator_cpu_share(), 3),
+            "latency_from_due": latency_figures([o.done - o.due for o in acked]),
+            "latency_from_send": latency_figures([o.done - o.sent for o in acked]),
+        }
+
     def report(self, name: str = "intake POST /v1/petitions") -> list[str]:
         """Lines for the log."""
         acked = self.acked
@@ -89,7 +109,7 @@ class LoadResult:
             f"{name}: sent {len(self.outcomes)}, acknowledged (201) {len(acked)}, "
             f"errors {dict(self.errors()) or 0}, throughput {self.throughput():.0f}/s "
             f"over {self.ended - self.started:.1f} s (the generator used "
-            f"{100 * self.cpu_seconds / max(self.ended - self.started, 1e-9):.0f}% of a core)",
+            f"{100 * self.generator_cpu_share():.0f}% of a core)",
             latency_line("  latency from due instant", [o.done - o.due for o in acked]),
             latency_line("  latency from send", [o.done - o.sent for o in acked]),
         ]
@@ -281,6 +301,16 @@ async def _main_async(args: argparse.Namespace, suite: BenchSuite) -> int:
         )
         for line in result.report():
             print(line)
+        figures: dict[str, Any] = {
+            "script": "load.py",
+            "machine": machine_line(),
+            "own_suite": args.own_suite,
+            "rate_asked_per_s": args.rate,
+            "connections": args.connections,
+            "duration_asked_s": args.duration,
+            "count_asked": args.count,
+            "intake": result.figures(),
+        }
         if watcher is not None:
             acked = {o.case_id: o for o in result.acked if o.case_id}
             complete = await asyncio.to_thread(watcher.wait_for, set(acked), args.settle)
@@ -294,8 +324,17 @@ async def _main_async(args: argparse.Namespace, suite: BenchSuite) -> int:
                 + ("" if complete else f" (gave up after {args.settle:.0f} s)")
             )
             print(latency_line("intake-to-assigned (POST due -> CaseAssigned read)", latencies))
+            figures["assigned"] = {
+                "read": len(latencies),
+                "acknowledged": len(acked),
+                "complete": complete,
+                "settle_s": args.settle,
+                "latency_from_due": latency_figures(latencies),
+            }
     if actor is not None:
         print(f"unit actions: {dict(actor.statuses)}")
+        figures["unit_actions"] = dict(actor.statuses)
+    write_json(args.json, figures)
     return 0
 
 
@@ -317,6 +356,7 @@ def main() -> int:
     parser.add_argument("--no-category", action="store_true", help="let routing classify the text")
     parser.add_argument("--data", help="complaints folder (default ../shared/data/complaints)")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
     if args.count is None and args.duration is None:
         args.duration = 30.0
