@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ class KeyedRunner:
     ``submit`` returns once the job is queued (waiting while ``limit`` jobs are in flight), so a
     consumer loop that submits each message keeps reading while earlier messages are still being
     applied, and is held back when too many are. ``done`` runs after the job, whatever its
-    outcome: the caller acknowledges the message there, so an offset is committed only once its
-    work is done (faust commits up to the first offset not yet acknowledged).
+    outcome: the caller acknowledges the message there (through ``InOrderAcks``, since jobs of
+    different keys end in any order), so an offset is committed only once its work is done.
     """
 
     def __init__(self, limit: int) -> None:
@@ -101,6 +102,48 @@ class KeyedRunner:
         return len(self._last)
 
 
+class InOrderAcks:
+    """Acknowledges each partition's messages in the order they were read, whatever order their work ends in.
+
+    faust commits the first run of consecutive acknowledged offsets, and its check that the run
+    starts at the last commit is off by one (it accepts a run starting one past it). Acknowledged
+    out of order, offset N+1 could be committed while N is still being worked on, and a crash then
+    would lose N. Held back until everything read before it is done, an acknowledgement always
+    extends an unbroken run from the last commit, as with one message at a time.
+    """
+
+    def __init__(self, ack: Callable[[Any], Awaitable[object] | object]) -> None:
+        self._ack = ack
+        # Per partition, the messages read and not yet acknowledged, in reading order; a flag
+        # says whether the work is done. After a rebalance a partition may be read again from an
+        # earlier offset: those entries queue behind the older ones, so order is by reading.
+        self._pending: dict[Hashable, deque[list[Any]]] = {}
+
+    def read(self, event: Any) -> list[Any]:
+        """Note ``event`` as read; pass the returned entry to ``done`` once its work has ended."""
+        entry = [event, False]
+        self._pending.setdefault(event.message.tp, deque()).append(entry)
+        return entry
+
+    async def done(self, entry: list[Any]) -> None:
+        """Mark the work of ``entry`` ended and acknowledge every message now unblocked."""
+        entry[1] = True
+        tp = entry[0].message.tp
+        queue = self._pending[tp]
+        while queue and queue[0][1]:
+            event, _ = queue.popleft()
+            acknowledged = self._ack(event)
+            if inspect.isawaitable(acknowledged):
+                await acknowledged
+        if not queue:
+            del self._pending[tp]
+
+    @property
+    def waiting(self) -> int:
+        """Messages read and not yet acknowledged."""
+        return sum(len(queue) for queue in self._pending.values())
+
+
 async def consume_by_key(
     stream: Any,
     handle: Callable[[Any], Awaitable[object]],
@@ -111,8 +154,9 @@ async def consume_by_key(
 
     With ``in_flight`` 1, one message at a time, yielding each result (what faust's test contexts
     wait for). Above 1, up to that many messages of different keys at once, each key's in order;
-    each message is acknowledged only when its work is done, so a crash redelivers whatever was
-    in flight (faust commits up to the first unacknowledged offset) and a rebalance waits for it.
+    a message is acknowledged only once its work and that of every message read before it from
+    its partition are done (``InOrderAcks``), so a crash redelivers whatever was in flight and
+    nothing after it is committed past it, and a rebalance waits for it.
     """
     if in_flight <= 1:
         async for event in stream.events():
@@ -120,14 +164,15 @@ async def consume_by_key(
         return
     runner = KeyedRunner(in_flight)
     manual = stream.noack()
+    acks = InOrderAcks(manual.ack)
 
     def work(event: Any) -> Callable[[], Awaitable[object]]:
         return lambda: handle(event)
 
-    def acknowledge(event: Any) -> Callable[[], Awaitable[object]]:
-        return lambda: manual.ack(event)
+    def acknowledge(entry: list[Any]) -> Callable[[], Awaitable[object]]:
+        return lambda: acks.done(entry)
 
     async for event in manual.events():
         key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else str(event.key)
-        await runner.submit(key, work(event), acknowledge(event))
+        await runner.submit(key, work(event), acknowledge(acks.read(event)))
         yield None

@@ -52,8 +52,14 @@ def _assignments(admin: KafkaAdminClient, group: str) -> dict[str, set[int]]:
     return held
 
 
-def _wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Path) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with the workers' logs otherwise."""
+def _wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    logs: Path,
+    explain: Callable[[], str] = lambda: "",
+) -> Any:
+    """Poll ``check`` until it returns something truthy; else fail with ``explain()`` and the logs."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -64,7 +70,10 @@ def _wait_for(what: str, check: Callable[[], Any], timeout: float, logs: Path) -
                 f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
                 for log in sorted(logs.glob("*.log"))
             )
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last value {result!r}\n{tails}")
+            pytest.fail(
+                f"timed out after {timeout:.0f}s waiting for {what}; last value {result!r}\n"
+                f"{explain()}\n{tails}"
+            )
         time.sleep(0.2)
 
 
@@ -215,7 +224,15 @@ def test_a_killed_workers_partitions_move_without_a_lost_or_doubled_assignment(
                     event_ids[event.data.case_id].add(event.id)
         return wanted <= event_ids.keys()
 
-    _wait_for("a CaseAssigned for every case", collect, timeout=45, logs=logs)
+    def missing() -> str:
+        absent = sorted(wanted - event_ids.keys())
+        return "no CaseAssigned for: " + ", ".join(
+            f"{case} (partition {partition_of[case]}, "
+            f"{'victim' if partition_of[case] in before[victim] else 'survivor'}'s before the kill)"
+            for case in absent
+        )
+
+    _wait_for("a CaseAssigned for every case", collect, timeout=45, logs=logs, explain=missing)
 
     # ... and, after the survivor has stopped as on a rollout, exactly once.
     proc = suite.processes[WORKERS[1]]

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 MANUAL_TRIAGE = "manual-triage"
 """``ProcessedEvent.topic`` of a decision taken by hand through the triage API."""
+CONFLICT_ATTEMPTS = 3
+"""Times a decision is tried when it collides with a concurrent replica's write (see ``process``)."""
 
 
 class Classifier(Protocol):
@@ -153,21 +155,31 @@ class CaseService:
         outbox mark: the input's offset is committed only after they are published, so a crash in
         between redelivers the input, which republishes them from here.
         """
-        try:
-            with self.database.sessions.begin() as session:
-                seen = session.get(ProcessedEvent, event_id)
-                if seen is not None:
-                    return [Output.from_stored(o) for o in seen.outputs], True
-                outputs = handler(session)
-                session.add(self._processed(event_id, topic, outputs, outbox=False))
-        except IntegrityError:
-            # Another replica handled the same event meanwhile (during a rebalance): take its result.
-            with self.database.sessions() as session:
-                seen = session.get(ProcessedEvent, event_id)
-                if seen is None:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                with self.database.sessions.begin() as session:
+                    seen = session.get(ProcessedEvent, event_id)
+                    if seen is not None:
+                        return [Output.from_stored(o) for o in seen.outputs], True
+                    outputs = handler(session)
+                    session.add(self._processed(event_id, topic, outputs, outbox=False))
+                return outputs, False
+            except IntegrityError:
+                with self.database.sessions() as session:
+                    seen = session.get(ProcessedEvent, event_id)
+                    if seen is not None:
+                        # Another replica handled the same event meanwhile (a rebalance): take its result.
+                        return [Output.from_stored(o) for o in seen.outputs], True
+                # Another replica wrote a row this decision also writes (the same surge signalled,
+                # the same case under another event id) between our read and our insert. Deciding
+                # again sees that row; a conflict that comes back every time is the message's.
+                if attempt == CONFLICT_ATTEMPTS:
                     raise
-                return [Output.from_stored(o) for o in seen.outputs], True
-        return outputs, False
+                log.info(
+                    "decision conflicted with another replica's; deciding again",
+                    extra={"event_id": event_id, "attempt": attempt},
+                )
+        raise AssertionError("unreachable")
 
     def _processed(
         self, event_id: str, topic: str, outputs: Sequence[Output], *, outbox: bool
