@@ -1,6 +1,8 @@
 # Xinfang: `make up` runs the suite locally, `make test` runs every test.
 SHELL := /bin/bash
 PYTHON ?= python3.11
+# pytest-xdist workers for `make test`; 0 runs every test in one process.
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/common services/intake services/routing services/alerts services/reporting
@@ -49,7 +51,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: install kafka k8s-tools lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist loadgroup
 
 test-unit: install
 	$(BIN)/pytest -m "not kafka and not database and not e2e"

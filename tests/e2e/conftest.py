@@ -17,6 +17,7 @@ from xinfang_common.testing.plugin import free_port, repo_root
 LAST = "test_e2e_history_kpis.py"
 """Runs last on the shared suite: 2,816 imported cases keep alerts and reporting busy for a while
 after it, and their texts must not become earlier cases that a later module's petition repeats."""
+E2E_GROUP = "e2e"
 
 
 def _module_name(item: pytest.Item) -> str:
@@ -27,14 +28,21 @@ def _has_own_settings(item: pytest.Item) -> bool:
     return hasattr(getattr(item, "module", None), "SUITE_ENV")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Modules with settings of their own (SUITE_ENV) first, on suites of their own; then the
-    modules that share one suite, the history import last."""
+    modules that share one suite, the history import last.
+
+    Under pytest-xdist (``--dist loadgroup``) they form one group, so that one worker runs them
+    all in this order on its one suite broker.
+    """
     e2e = [i for i in items if "e2e" in Path(str(i.path)).parts]
     if not e2e:
         return
+    for item in e2e:
+        item.add_marker(pytest.mark.xdist_group(E2E_GROUP))
     first = min(items.index(i) for i in e2e)
     rest = [i for i in items if i not in e2e]
     ordered = sorted(

@@ -131,10 +131,17 @@ def test_missing_key_is_refused_with_a_clear_message(setting: str) -> None:
         # A 16-byte (AES-128) key is refused: the keyring is AES-256 only.
         ("k2:" + base64.urlsafe_b64encode(b"not-a-secret-key").decode(), "is not a valid AES-256 key"),
         ("k2:not+a/secret+key+value+in+standard+base64+aaa=", "is not a valid AES-256 key"),
-        ("not a secret id:" + new_key(), "entry #2 has an invalid key id"),
-        ("not-a-secret-id-longer-than-32-chars:" + new_key(), "entry #2 has an invalid key id"),
-        (":" + new_key(), "entry #2 has an invalid key id"),
-        ("k1:" + new_key(), "entry #2 repeats key id 'k1'; key ids must be unique"),
+        # Random keys get fixed ids: the test ids must not change between collections (xdist).
+        pytest.param("not a secret id:" + new_key(), "entry #2 has an invalid key id", id="spaces-in-id"),
+        pytest.param(
+            "not-a-secret-id-longer-than-32-chars:" + new_key(),
+            "entry #2 has an invalid key id",
+            id="id-too-long",
+        ),
+        pytest.param(":" + new_key(), "entry #2 has an invalid key id", id="empty-id"),
+        pytest.param(
+            "k1:" + new_key(), "entry #2 repeats key id 'k1'; key ids must be unique", id="repeated-id"
+        ),
     ],
 )
 def test_invalid_keyring_is_refused_without_echoing_secrets(entry: str, message: str) -> None:

@@ -6,6 +6,8 @@ Fixtures:
 - ``suite_kafka_broker``: another such broker, only for the end-to-end suite.
 - ``database_url``: a fresh empty database per test, on SQLite and, when
   ``XINFANG_TEST_DATABASE_URL`` is set, also on PostgreSQL.
+
+Under pytest-xdist every worker is a test session of its own: it starts its own brokers.
 """
 
 from __future__ import annotations
@@ -37,6 +39,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kafka: talks to a real Kafka broker")
     config.addinivalue_line("markers", "database: talks to a real database")
     config.addinivalue_line("markers", "e2e: runs the services as separate processes")
+
+
+LONG_FIRST = ("tests/e2e/", "tests/faults/")
+"""Under xdist these start first: the end-to-end group and the fault drills take minutes each,
+and begun last they would leave one worker busy alone at the end while the other sits idle."""
+
+
+def _start_rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(LONG_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONG_FIRST)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (what ``make test`` runs), each test module is
+    one unit of work, as with ``--dist loadscope``: its module-scoped fixtures (a service, a
+    suite) are set up once, on one worker. A group set earlier (tests/e2e puts all its modules
+    in one) is kept. Each worker starts its own brokers, so workers share no topic or group.
+    The longest units are handed out first (``LONG_FIRST``); the order within each is kept."""
+    if not config.pluginmanager.hasplugin("xdist") or not getattr(config.option, "numprocesses", None):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=_start_rank)
 
 
 def free_port() -> int:
