@@ -14,6 +14,7 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,14 @@ class KeyedRunner:
         return len(self._last)
 
 
+@dataclass
+class ReadMessage:
+    """A message read by ``consume_by_key`` and whether its work has ended."""
+
+    event: Any
+    done: bool = False
+
+
 class InOrderAcks:
     """Acknowledges each partition's messages in the order they were read, whatever order their work ends in.
 
@@ -114,25 +123,24 @@ class InOrderAcks:
 
     def __init__(self, ack: Callable[[Any], Awaitable[object] | object]) -> None:
         self._ack = ack
-        # Per partition, the messages read and not yet acknowledged, in reading order; a flag
-        # says whether the work is done. After a rebalance a partition may be read again from an
-        # earlier offset: those entries queue behind the older ones, so order is by reading.
-        self._pending: dict[Hashable, deque[list[Any]]] = {}
+        # Per partition, the messages read and not yet acknowledged, in reading order. After a
+        # rebalance a partition may be read again from an earlier offset: those entries queue
+        # behind the older ones, so order is by reading.
+        self._pending: dict[Hashable, deque[ReadMessage]] = {}
 
-    def read(self, event: Any) -> list[Any]:
+    def read(self, event: Any) -> ReadMessage:
         """Note ``event`` as read; pass the returned entry to ``done`` once its work has ended."""
-        entry = [event, False]
+        entry = ReadMessage(event)
         self._pending.setdefault(event.message.tp, deque()).append(entry)
         return entry
 
-    async def done(self, entry: list[Any]) -> None:
+    async def done(self, entry: ReadMessage) -> None:
         """Mark the work of ``entry`` ended and acknowledge every message now unblocked."""
-        entry[1] = True
-        tp = entry[0].message.tp
+        entry.done = True
+        tp = entry.event.message.tp
         queue = self._pending[tp]
-        while queue and queue[0][1]:
-            event, _ = queue.popleft()
-            acknowledged = self._ack(event)
+        while queue and queue[0].done:
+            acknowledged = self._ack(queue.popleft().event)
             if inspect.isawaitable(acknowledged):
                 await acknowledged
         if not queue:
@@ -169,7 +177,7 @@ async def consume_by_key(
     def work(event: Any) -> Callable[[], Awaitable[object]]:
         return lambda: handle(event)
 
-    def acknowledge(entry: list[Any]) -> Callable[[], Awaitable[object]]:
+    def acknowledge(entry: ReadMessage) -> Callable[[], Awaitable[object]]:
         return lambda: acks.done(entry)
 
     async for event in manual.events():

@@ -155,7 +155,9 @@ class CaseService:
         outbox mark: the input's offset is committed only after they are published, so a crash in
         between redelivers the input, which republishes them from here.
         """
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.database.sessions.begin() as session:
                     seen = session.get(ProcessedEvent, event_id)
@@ -179,7 +181,6 @@ class CaseService:
                     "decision conflicted with another replica's; deciding again",
                     extra={"event_id": event_id, "attempt": attempt},
                 )
-        raise AssertionError("unreachable")
 
     def _processed(
         self, event_id: str, topic: str, outputs: Sequence[Output], *, outbox: bool
