@@ -234,3 +234,9 @@ def test_percentiles_agree_with_the_standard_library() -> None:
         assert percentile(values, q / 100) == pytest.approx(cuts[q - 1])
     assert percentile([], 0.5) is None
     assert percentile([4.0], 0.95) == 4.0
+
+
+def test_percentile_days_are_read_as_runs_of_consecutive_days() -> None:
+    assert service._runs([]) == []
+    assert service._runs([4]) == [(4, 4)]
+    assert service._runs([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]

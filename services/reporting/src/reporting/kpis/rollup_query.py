@@ -116,6 +116,10 @@ def plan_rollup(
 
 def _where(plan: RollupPlan, table: Table) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [table.c.grain == plan.grain]
+    if plan.grain == "all":
+        # The only dimension value of "all". Named, so that the primary key's range on the
+        # month is used: without it SQLite skip-scans every dimension of every grain.
+        clauses.append(table.c.dim == "")
     if plan.dims is not None:
         clauses.append(table.c.dim.in_(plan.dims))
     if plan.dim_prefix is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from reporting.access import Scope
@@ -324,7 +325,8 @@ def _kpis_rolled_up(
             below = 0
             for handling_day, n in histogram:
                 if rank < below + n:
-                    return values[group_key, handling_day][rank - below] / DAY
+                    read = values.get(group_key, [])
+                    return read[bisect_left(read, handling_day * int(DAY)) + rank - below] / DAY
                 below += n
             raise AssertionError(f"rank {rank} beyond the {below} handling times counted")
 
@@ -386,8 +388,9 @@ def _handling_values(
     key: Any,
     regroup: Callable[[str | None], str | None],
     days: Mapping[str | None, Mapping[int, int]],
-) -> dict[tuple[str | None, int], list[int]]:
-    """The sorted handling seconds of the days that hold a percentile's ranks, per group."""
+) -> dict[str | None, list[int]]:
+    """Per group, the sorted handling seconds read: every value of the days that hold a
+    percentile's rank in any group, so each of those days is complete for every group."""
     wanted: set[int] = set()
     for histogram in days.values():
         count = sum(histogram.values())
@@ -402,26 +405,47 @@ def _handling_values(
             if any(below <= r < below + n for r in ranks):
                 wanted.add(handling_day)
             below += n
-    values: dict[tuple[str | None, int], list[int]] = defaultdict(list)
+    values: dict[str | None, list[int]] = defaultdict(list)
     if not wanted:
         return values
     as_of = selection.as_of
     group_key_column = literal(None) if key is None else key
     seconds = F.handling_seconds
-    in_days = or_(*(and_(seconds >= d * int(DAY), seconds < (d + 1) * int(DAY)) for d in sorted(wanted)))
     # Through the handling-time index: a few days' values, not every selected case.
     unindexed = _steers_index(session)
     replied_at = hidden_from_index(F.replied_at) if unindexed else F.replied_at
-    stmt = select(group_key_column.label("key"), seconds).where(
-        selection.flt.cases(unindexed=unindexed), formulas.happened(replied_at, as_of), in_days
-    )
-    for group_key, value in session.execute(stmt):
-        handling_day = int(value) // int(DAY)
-        values[TOTAL, handling_day].append(int(value))
-        values[regroup(group_key), handling_day].append(int(value))
+    selected = and_(selection.flt.cases(unindexed=unindexed), formulas.happened(replied_at, as_of))
+    # One index range per run of consecutive days, as a UNION ALL: an OR of ranges makes
+    # SQLite collect row ids and read the table rows, and PostgreSQL use a bitmap scan of the
+    # table, where one range each reads the covering index only.
+    ranges = [
+        select(group_key_column.label("key"), seconds.label("seconds")).where(
+            selected, seconds >= first * int(DAY), seconds < (last + 1) * int(DAY)
+        )
+        for first, last in _runs(sorted(wanted))
+    ]
+    stmt = ranges[0] if len(ranges) == 1 else union_all(*ranges)
+    # A plain connection's rows: the ORM's result processing cost more than the query here.
+    by_key: dict[str | None, list[int]] = defaultdict(list)
+    for group_key, value in session.connection().execute(stmt).all():
+        by_key[group_key].append(value)
+    for group_key, found in by_key.items():
+        values[TOTAL].extend(found)
+        values[regroup(group_key)].extend(found)
     for found in values.values():
         found.sort()
     return values
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``days`` as runs of consecutive days: (first, last) each."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and runs[-1][1] == day - 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _steers_index(session: Session) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Column, Index, Integer, PrimaryKeyConstraint, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from xinfang_common.db import UTCDateTime, naming_metadata
@@ -181,14 +181,22 @@ KPI_MEASURES = (
 )
 """The additive KPI counts kept per rollup cell, in the names the per-case query labels them."""
 
+ROLLUP_TABLE_OPTIONS: dict[str, Any] = {"sqlite_with_rowid": False}
+"""The rollups are read by key range and summed. SQLite keeps their rows in key order (no row
+ids), so a range is read from the table itself; PostgreSQL's primary keys include every value
+column (``postgresql_include``), so a range is read from the key's index alone. Either way the
+rows of one unit or month sit together, instead of one table page per row."""
+
 kpi_counts = Table(
     "kpi_counts",
     Base.metadata,
-    Column("grain", String(16), primary_key=True),
-    Column("dim", String, primary_key=True),
-    Column("reg_month", Integer, primary_key=True),
-    Column("change_day", Integer, primary_key=True),
+    Column("grain", String(16), nullable=False),
+    Column("dim", String, nullable=False),
+    Column("reg_month", Integer, nullable=False),
+    Column("change_day", Integer, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in KPI_MEASURES),
+    PrimaryKeyConstraint("grain", "dim", "reg_month", "change_day", postgresql_include=KPI_MEASURES),
+    **ROLLUP_TABLE_OPTIONS,
 )
 """Changes of the KPI counts per grain, dimension value, registration month and change day.
 
@@ -202,12 +210,16 @@ Generated columns, hence a Core table rather than a mapped class.
 kpi_handling_days = Table(
     "kpi_handling_days",
     Base.metadata,
-    Column("grain", String(16), primary_key=True),
-    Column("dim", String, primary_key=True),
-    Column("reg_month", Integer, primary_key=True),
-    Column("replied_month", Integer, primary_key=True),
-    Column("handling_day", Integer, primary_key=True),
+    Column("grain", String(16), nullable=False),
+    Column("dim", String, nullable=False),
+    Column("reg_month", Integer, nullable=False),
+    Column("replied_month", Integer, nullable=False),
+    Column("handling_day", Integer, nullable=False),
     Column("cases", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "grain", "dim", "reg_month", "replied_month", "handling_day", postgresql_include=["cases"]
+    ),
+    **ROLLUP_TABLE_OPTIONS,
 )
 """Replied cases per whole day of handling time, to find which day holds a percentile's rank."""
 
