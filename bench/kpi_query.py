@@ -35,6 +35,7 @@ from reporting.kpis.rollups import ensure_rollups
 from reporting.main import create_app
 from reporting.readmodel.database import Database
 from reporting.readmodel.models import CaseFact, Unit
+from xinfang_common.gc_tuning import freeze_startup_heap
 from xinfang_common.migrate import downgrade
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.auth import auth_settings_for_tests as auth_settings
@@ -179,6 +180,8 @@ def measure(url: str, repeat: int) -> dict[str, tuple[float, float, int]]:
     app = create_app(
         settings, KafkaSettings(bootstrap_servers="127.0.0.1:9"), auth_settings(), log_setup=False
     )
+    # What the service's lifespan does once started (not run here: it would start the agents).
+    freeze_startup_heap()
     client = TestClient(app, headers=bearer("root", "auditor"))
     results = {}
     for name, params in COMBOS.items():

@@ -33,6 +33,7 @@ from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.calendar import load_calendar
 from xinfang_common.db import make_engine
 from xinfang_common.errors import install_error_handlers
+from xinfang_common.gc_tuning import freeze_startup_heap
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.migrate import upgrade_to_head
@@ -160,6 +161,7 @@ def create_app(
                 )
             )
         await stream.app.start()
+        freeze_startup_heap()
         try:
             yield
         finally:

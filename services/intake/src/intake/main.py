@@ -29,6 +29,7 @@ from intake.tracking.rate_limit import TrackingLimiter
 from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.calendar import load_calendar
 from xinfang_common.errors import install_error_handlers
+from xinfang_common.gc_tuning import freeze_startup_heap
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
 from xinfang_common.settings import KafkaSettings
@@ -111,6 +112,7 @@ def create_app(
             consumer.start()
         if settings.import_runner_enabled:
             import_runner.start()
+        freeze_startup_heap()
         log.info("intake started", extra={"kafka": kafka.bootstrap_servers})
         try:
             yield

@@ -21,6 +21,7 @@ from reporting.readmodel.database import Database
 from reporting.stats.endpoints import router as stats_router
 from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.errors import install_error_handlers
+from xinfang_common.gc_tuning import freeze_startup_heap
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
@@ -72,6 +73,7 @@ def create_app(
         count_cases()
         await faust_app.start()
         dead_letters.start()
+        freeze_startup_heap()
         log.info("reporting started", extra={"database": database.backend, "group": settings.consumer_group})
         try:
             yield

@@ -33,6 +33,7 @@ from xinfang_common.auth import AuthSettings, install_auth
 from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.errors import install_error_handlers
 from xinfang_common.events import UnitChanged
+from xinfang_common.gc_tuning import freeze_startup_heap
 from xinfang_common.kafka_admin import ensure_topics
 from xinfang_common.logging import configure_logging
 from xinfang_common.observability import install_observability
@@ -140,6 +141,7 @@ def create_app(
         tasks = [asyncio.create_task(follower.follow()), asyncio.create_task(rules.watch())]
         if watcher.path is not None:
             tasks.append(asyncio.create_task(watcher.watch()))
+        freeze_startup_heap()
         try:
             yield
         finally:
