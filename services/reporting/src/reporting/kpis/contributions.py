@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,6 +110,16 @@ def local_month(at: datetime, zone: ZoneInfo) -> int:
     """``yyyymm`` of ``at``'s local date."""
     local = at.astimezone(zone)
     return local.year * 100 + local.month
+
+
+def month_start(month: int, zone: ZoneInfo) -> datetime:
+    """The instant local month ``yyyymm`` starts, in UTC."""
+    return datetime(month // 100, month % 100, 1, tzinfo=zone).astimezone(UTC)
+
+
+def next_month(month: int) -> int:
+    """The ``yyyymm`` after ``month``."""
+    return month + 89 if month % 100 == 12 else month + 1
 
 
 def local_day(at: datetime, zone: ZoneInfo) -> int:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Table, and_, func, literal, select
 from sqlalchemy.orm import Session
 
-from reporting.kpis.contributions import dim_of, dim_value, local_month
+from reporting.kpis.contributions import dim_of, dim_value, local_month, month_start, next_month
 from reporting.kpis.rollups import rollup_zone
 from reporting.kpis.schemas import GroupBy
 from reporting.readmodel.models import KPI_MEASURES, kpi_counts, kpi_handling_days
@@ -51,14 +50,6 @@ class RollupPlan:
     """Parts of the period outside whole months, counted case by case."""
 
 
-def _month_start(month: int, zone: ZoneInfo) -> datetime:
-    return datetime(month // 100, month % 100, 1, tzinfo=zone).astimezone(UTC)
-
-
-def _next_month(month: int) -> int:
-    return month + 89 if month % 100 == 12 else month + 1
-
-
 def plan_rollup(
     session: Session, flt: CaseFilter, group_by: GroupBy | None, zone: ZoneInfo
 ) -> RollupPlan | None:
@@ -89,14 +80,14 @@ def plan_rollup(
     covered_start, covered_end = flt.start, flt.end
     if flt.start is not None:
         month_from = local_month(flt.start, zone)
-        if _month_start(month_from, zone) < flt.start:
-            month_from = _next_month(month_from)
-        covered_start = _month_start(month_from, zone)
+        if month_start(month_from, zone) < flt.start:
+            month_from = next_month(month_from)
+        covered_start = month_start(month_from, zone)
         if flt.start < covered_start:
             edges.append(CaseFilter(**{**flt.__dict__, "end": min(covered_start, flt.end or covered_start)}))
     if flt.end is not None:
         month_to = local_month(flt.end, zone)
-        covered_end = _month_start(month_to, zone)
+        covered_end = month_start(month_to, zone)
         if covered_end < flt.end and (covered_start is None or covered_start < flt.end):
             edges.append(
                 CaseFilter(**{**flt.__dict__, "start": max(covered_end, covered_start or covered_end)})

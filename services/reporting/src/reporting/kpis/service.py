@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from reporting.access import Scope
 from reporting.kpis import formulas, rollup_query
-from reporting.kpis.contributions import day_end, local_day, local_month
+from reporting.kpis.contributions import day_end, local_day, local_month, month_start, next_month
 from reporting.kpis.schemas import (
     BacklogRead,
     BacklogRow,
@@ -364,11 +364,10 @@ def _handling_days(
     replied = formulas.happened(F.replied_at, as_of)
     parts = [and_(edge.cases(), replied, F.handling_seconds.is_not(None)) for edge in plan.edges]
     if whole_months_before == month:
-        month_start = datetime(month // 100, month % 100, 1, tzinfo=zone).astimezone(UTC)
         # Through the reply-time index: a month of replies, not the period's registrations.
         unindexed = _steers_index(session)
         handled = hidden_from_index(F.handling_seconds) if unindexed else F.handling_seconds
-        this_month = and_(F.replied_at >= month_start, replied, handled.is_not(None))
+        this_month = and_(F.replied_at >= month_start(month, zone), replied, handled.is_not(None))
         parts.append(rollup_query.covered_and(plan, this_month, unindexed=unindexed))
     group_key_column = literal(None) if key is None else key
     day_column = (F.handling_seconds // int(DAY)).label("handling_day")
@@ -450,9 +449,7 @@ def _registration_month(days: Mapping[str | None, Any], zone: ZoneInfo) -> Colum
         return None
 
     def end(month: str) -> datetime:
-        year, number = int(month[:4]), int(month[5:7])
-        year, number = (year + 1, 1) if number == 12 else (year, number + 1)
-        return datetime(year, number, 1, tzinfo=zone).astimezone(UTC)
+        return month_start(next_month(int(month[:4]) * 100 + int(month[5:7])), zone)
 
     *earlier, last = months
     if not earlier:

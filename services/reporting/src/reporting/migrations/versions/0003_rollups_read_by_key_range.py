@@ -55,39 +55,27 @@ MEASURES = (
 )
 
 
-def _recreate_rollups(*, with_rowid: bool) -> None:
-    op.execute("DELETE FROM kpi_rollup_zone")
-    op.drop_table("kpi_handling_days")
-    op.drop_table("kpi_counts")
-    op.create_table(
-        "kpi_counts",
-        sa.Column("grain", sa.String(length=16), nullable=False),
-        sa.Column("dim", sa.String(), nullable=False),
-        sa.Column("reg_month", sa.Integer(), nullable=False),
-        sa.Column("change_day", sa.Integer(), nullable=False),
-        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in MEASURES),
-        sa.PrimaryKeyConstraint("grain", "dim", "reg_month", "change_day", name=op.f("pk_kpi_counts")),
-        sqlite_with_rowid=with_rowid,
-    )
-    op.create_table(
-        "kpi_handling_days",
-        sa.Column("grain", sa.String(length=16), nullable=False),
-        sa.Column("dim", sa.String(), nullable=False),
-        sa.Column("reg_month", sa.Integer(), nullable=False),
-        sa.Column("replied_month", sa.Integer(), nullable=False),
-        sa.Column("handling_day", sa.Integer(), nullable=False),
-        sa.Column("cases", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "grain", "dim", "reg_month", "replied_month", "handling_day", name=op.f("pk_kpi_handling_days")
-        ),
-        sqlite_with_rowid=with_rowid,
-    )
-
-
 _KEYS = {
     "kpi_counts": (("grain", "dim", "reg_month", "change_day"), MEASURES),
     "kpi_handling_days": (("grain", "dim", "reg_month", "replied_month", "handling_day"), ("cases",)),
 }
+"""Each rollup table's key columns and value columns (the values are counts)."""
+
+# Key columns other than these two are months or days, integers.
+_TEXT_KEYS = {"grain": sa.String(length=16), "dim": sa.String()}
+
+
+def _recreate_rollups(*, with_rowid: bool) -> None:
+    op.execute("DELETE FROM kpi_rollup_zone")
+    for table, (key, values) in _KEYS.items():
+        op.drop_table(table)
+        op.create_table(
+            table,
+            *(sa.Column(name, _TEXT_KEYS.get(name, sa.Integer()), nullable=False) for name in key),
+            *(sa.Column(name, sa.BigInteger(), nullable=False) for name in values),
+            sa.PrimaryKeyConstraint(*key, name=op.f(f"pk_{table}")),
+            sqlite_with_rowid=with_rowid,
+        )
 
 
 def _rebuild_postgresql_keys(*, include: bool) -> None:
