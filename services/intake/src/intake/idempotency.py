@@ -17,12 +17,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel
-from sqlalchemy import Integer, String, Text, delete, select
+from sqlalchemy import Integer, String, Table, Text, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -184,20 +184,19 @@ class IdempotencyStore:
 
     def remember(self, session: Session, request: IdempotentRequest, *, status_code: int, body: Any) -> None:
         """Store the answer in the caller's transaction; a key already taken raises IntegrityError now."""
-        session.add(
-            IdempotencyKey(
-                scope=request.scope,
-                key=request.key,
-                request_hash=request.request_hash,
-                status_code=status_code,
-                response_enc=self._cipher.encrypt(
-                    json.dumps(body, ensure_ascii=False), context=request.context
-                ),
-                created_at=utcnow(),
-            )
+        answer = json.dumps(body, ensure_ascii=False)
+        # Inserted at once, so a concurrent duplicate fails here, before anything else is written.
+        session.execute(
+            insert(cast(Table, IdempotencyKey.__table__)),
+            {
+                "scope": request.scope,
+                "key": request.key,
+                "request_hash": request.request_hash,
+                "status_code": status_code,
+                "response_enc": self._cipher.encrypt(answer, context=request.context),
+                "created_at": utcnow(),
+            },
         )
-        # Flushed first, so a concurrent duplicate fails here, before anything else is written.
-        session.flush()
 
     def run(
         self,

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import Index, Integer, LargeBinary, String, Text, func, select, update
+from sqlalchemy import Index, Integer, LargeBinary, String, Table, Text, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -45,21 +45,29 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_messages_pending", "published_at", "id"),)
 
 
-def enqueue(session: Session, *, topic: str, event: CloudEvent[Any]) -> OutboxMessage:
-    """Add ``event`` to the outbox in the caller's transaction, keyed by its case id."""
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+def enqueue(session: Session, *, topic: str, event: CloudEvent[Any]) -> None:
+    """Add ``event`` to the outbox in the caller's transaction, keyed by its case id.
+
+    Inserted at once rather than at the next flush: rows are published in id order, so the
+    order of the calls is the order of publication.
+    """
     key = event.partitionkey or event.subject or event.id
     headers = [[name, value.decode("latin-1")] for name, value in event.kafka_headers()]
-    message = OutboxMessage(
-        event_id=event.id,
-        topic=topic,
-        key=key,
-        payload=event.to_json_bytes(),
-        headers=json.dumps(headers),
-        created_at=utcnow(),
-        attempts=0,
+    session.execute(
+        insert(_OUTBOX),
+        {
+            "event_id": event.id,
+            "topic": topic,
+            "key": key,
+            "payload": event.to_json_bytes(),
+            "headers": json.dumps(headers),
+            "created_at": utcnow(),
+            "attempts": 0,
+        },
     )
-    session.add(message)
-    return message
 
 
 def count_pending(session: Session) -> int:

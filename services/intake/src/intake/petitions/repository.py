@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, insert, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from intake.petitions.models import CaseDeadline, Petition, TimelineEntry
+from intake.petitions.models import CaseDeadline, Petition, Petitioner, TimelineEntry
 from xinfang_common.cloudevents import utcnow
 from xinfang_common.domain import DeadlineKind
 
@@ -54,15 +55,29 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
     return and_(past_due, Petition.status != "closed")
 
 
+_PETITIONS = cast(Table, Petition.__table__)
+_PETITIONERS = cast(Table, Petitioner.__table__)
+_TIMELINE = cast(Table, TimelineEntry.__table__)
+
+
 class PetitionRepository:
     """Reads and writes petitions within the caller's session and transaction."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, petition: Petition) -> None:
-        """Stage a new petition with its petitioners and timeline."""
-        self.session.add(petition)
+    def insert_registered(
+        self, petition: dict[str, Any], petitioners: list[dict[str, Any]], registered: dict[str, Any]
+    ) -> None:
+        """Insert a new petition, its petitioners and its first timeline step, now.
+
+        Plain INSERTs of column values: the ORM's unit of work (state tracking, dependency
+        sorting, relationship bookkeeping) was most of the CPU a registration cost.
+        """
+        self.session.execute(insert(_PETITIONS), petition)
+        if petitioners:
+            self.session.execute(insert(_PETITIONERS), petitioners)
+        self.session.execute(insert(_TIMELINE), registered)
 
     def get(self, case_id: str) -> Petition | None:
         """The petition with this id, its petitioners and timeline loaded; None if unknown."""
