@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import BenchSuite, machine_line, metric_samples, rss_bytes, wait_until, write_json
+from benchlib import BenchSuite, cpu_seconds, machine_line, metric_samples, rss_bytes, wait_until, write_json
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from alerts.tables import partition_of
@@ -42,13 +42,6 @@ from xinfang_common.testing.events import example_event
 from xinfang_common.topics import CASE_ASSIGNED, PETITION_REGISTERED
 
 CHANGELOG = "xinfang-alerts-cases_by_id-changelog"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0
 
 
 def metric(base_url: str, name: str) -> float:
