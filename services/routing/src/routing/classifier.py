@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import threading
 from collections import Counter
@@ -51,6 +52,12 @@ CALIBRATION_FOLDS = 5
 # Words come from the first characters only: segmenting a long body costs milliseconds, and
 # cross-validation scored the first 100 characters the same as the whole text.
 WORD_CHARS = 100
+# Short texts (a title alone) are the hard part. Every longer training text also trains the model
+# as a short one: its first sentence, at a lower weight. Cross-validation: +0.3 points overall,
+# +1.2 on titles (bench/README.md).
+SNIPPET_CHARS = 40
+SNIPPET_MIN_CHARS = 6
+SNIPPET_WEIGHT = 0.5
 
 # The columns of the model's input: the text as written, and its segmented start.
 _TEXT, _WORDS = 0, 1
@@ -111,6 +118,33 @@ def model_input(texts: Sequence[str]) -> npt.NDArray[np.object_]:
         rows[row, _TEXT] = text
         rows[row, _WORDS] = segmented_words(text)
     return rows
+
+
+_SENTENCE_END = re.compile(r"[。！？!?\n；;]+")
+_CLAUSE = re.compile(r"^[^。！？!?\n；;，,：:]{0,14}[：:，,！!。]\s*")
+_SALUTATION = re.compile(r"尊敬|您好|你好|领导|书记|市长|局长|厅长|县长|区长|主任|同志|各位")
+_SENTENCE_EDGES = " ，,：:\u3000"
+
+
+def first_sentence(text: str) -> str | None:
+    """The first sentence of ``text`` after any salutation (尊敬的领导：您好！), cut to SNIPPET_CHARS.
+
+    None when the text is no longer than that (it is short already) or has no sentence of
+    SNIPPET_MIN_CHARS characters.
+    """
+    if len(text) <= SNIPPET_CHARS:
+        return None
+    rest = text
+    for _ in range(3):
+        clause = _CLAUSE.match(rest)
+        if clause is None or not _SALUTATION.search(clause.group(0)):
+            break
+        rest = rest[clause.end() :]
+    for sentence in _SENTENCE_END.split(rest):
+        sentence = sentence.strip(_SENTENCE_EDGES)
+        if len(sentence) >= SNIPPET_MIN_CHARS:
+            return sentence[:SNIPPET_CHARS]
+    return None
 
 
 def petition_text(title: str | None, content: str | None) -> str:
@@ -336,5 +370,12 @@ def train(rows: Iterable[tuple[str, str]]) -> TextClassifier:
         ensemble=False,
     )
     pipeline = Pipeline([("features", features), ("model", model)])
-    pipeline.fit(model_input(texts), labels)
+    pairs = zip(texts, labels, strict=True)
+    snippets = [(snippet, label) for text, label in pairs if (snippet := first_sentence(text))]
+    weights = np.r_[np.ones(len(texts)), np.full(len(snippets), SNIPPET_WEIGHT)]
+    pipeline.fit(
+        model_input(texts + [snippet for snippet, _ in snippets]),
+        labels + [label for _, label in snippets],
+        model__sample_weight=weights,
+    )
     return TextClassifier(pipeline, trained_at=utcnow(), rows=len(texts))

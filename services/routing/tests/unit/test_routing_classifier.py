@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 from routing.classifier import (
+    SNIPPET_CHARS,
     WORD_CHARS,
     ClassifierError,
     TextClassifier,
+    first_sentence,
     petition_text,
     segmented_words,
     train,
@@ -74,6 +76,29 @@ def test_petition_text_is_title_then_content() -> None:
     assert petition_text("标题", "正文") == "标题\n正文"
     assert petition_text(None, "正文") == "正文"
     assert petition_text("标题", "") == "标题"
+
+
+def test_a_long_text_also_trains_as_its_first_sentence_after_the_salutation() -> None:
+    body = "尊敬的领导：您好！我小区旁边的工地每天晚上施工到凌晨，噪音太大。居民无法休息，多次投诉无果。"
+
+    assert first_sentence(body) == "我小区旁边的工地每天晚上施工到凌晨，噪音太大"
+    # Cut to a title's length.
+    assert first_sentence("工地" * SNIPPET_CHARS) == "工地" * (SNIPPET_CHARS // 2)
+    # A text as short as a title is one already; a text of salutations alone has no sentence.
+    assert first_sentence("工地晚上施工太吵，居民无法休息") is None
+    assert first_sentence("您好！" * SNIPPET_CHARS) is None
+
+
+def test_long_texts_count_as_rows_without_their_snippets(tiny_history: list[tuple[str, str]]) -> None:
+    closing = "请有关部门尽快调查处理，谢谢。" * 3
+    bodies = [(f"尊敬的领导：您好！{text}。{closing}", label) for text, label in tiny_history]
+
+    model = train(bodies)
+
+    # The snippets weigh in the fit but are not rows of the organisation's history.
+    assert model.rows == len(bodies)
+    for text, label in UNSEEN:
+        assert model.predict(text)[0] == label, text
 
 
 def test_a_saved_model_loads_with_its_labels_and_gives_the_same_answers(
