@@ -54,7 +54,7 @@ CALIBRATION_FOLDS = 5
 WORD_CHARS = 100
 # Short texts (a title alone) are the hard part. Every longer training text also trains the model
 # as a short one: its first sentence, at a lower weight. Cross-validation: +0.3 points overall,
-# +1.2 on titles (bench/README.md).
+# most of it on titles (bench/README.md).
 SNIPPET_CHARS = 40
 SNIPPET_MIN_CHARS = 6
 SNIPPET_WEIGHT = 0.5
