@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from rocksdict import AccessType, Options, Rdict
 
 from alerts.config import AlertsSettings
@@ -30,7 +30,14 @@ from xinfang_common.cloudevents import CloudEvent
 from xinfang_common.settings import KafkaSettings
 from xinfang_common.testing.events import example_event
 from xinfang_common.testing.kafka_reader import read_messages
-from xinfang_common.topics import ALERT_RAISED, CASE_ASSIGNED, DEADLINE_SCHEDULED, UNIT_CHANGED, topic_by_name
+from xinfang_common.topics import (
+    ALERT_RAISED,
+    CASE_ASSIGNED,
+    DEADLINE_SCHEDULED,
+    PETITION_REGISTERED,
+    UNIT_CHANGED,
+    topic_by_name,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -132,6 +139,23 @@ def wait_until_consuming(client: TestClient, producer: KafkaProducer) -> None:
     poll(seen, lambda left: not left, timeout=120)
 
 
+def wait_until_committed(kafka_broker: str, group: str) -> None:
+    """The group has a committed position on every partition the tests write to. A later start of
+    the group that finds none begins at the end of the topic (``start_at_latest``) and skips what
+    was sent while no worker ran: seen once in CI, a case whose assignment was never read."""
+    wanted = {(spec.name, p) for spec in (PETITION_REGISTERED, CASE_ASSIGNED) for p in range(spec.partitions)}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
+    try:
+
+        def committed() -> set[tuple[str, int]]:
+            offsets = admin.list_group_offsets(group).get(group, {})
+            return {(tp.topic, tp.partition) for tp, meta in offsets.items() if meta.offset >= 0}
+
+        poll(committed, lambda got: wanted <= got)
+    finally:
+        admin.close()
+
+
 def alerts_for(
     kafka_broker: str, case_ids: set[str], until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[Any]:
@@ -191,6 +215,7 @@ def test_every_alert_goes_out_exactly_once_across_restarts(kafka_broker, produce
     # A first run only fixes the new group's positions at the end of the topics.
     with start(kafka_broker, settings(tmp_path, consumer_group=group)) as client:
         wait_until_consuming(client, producer)
+        wait_until_committed(kafka_broker, group)
 
     # A simulated clock: one day every 1.5 seconds from 1 March 2026, the same across restarts.
     origin = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
