@@ -74,6 +74,10 @@ def summarize(
     return lines
 
 
+_PUBLISHED_SECONDS = 3.0
+"""Long enough for the relay to publish what the load left in the outbox, on a loaded machine."""
+
+
 async def _load(suite: BenchSuite, seconds: float, connections: int) -> None:
     source = PetitionSource(load_complaints())
     url = f"{suite.urls['intake']}/v1/petitions"
@@ -92,10 +96,6 @@ async def _load(suite: BenchSuite, seconds: float, connections: int) -> None:
         f"intake process CPU: {spent:.1f} s for {acked} registrations, "
         f"{1000 * spent / max(acked, 1):.2f} ms each (relay's publishing included)"
     )
-
-
-_PUBLISHED_SECONDS = 3.0
-"""Long enough for the relay to publish what the load left in the outbox, on a loaded machine."""
 
 
 def main() -> int:

@@ -148,6 +148,9 @@ class Answer:
         return JSONResponse(status_code=self.status_code, content=self.body, headers=headers)
 
 
+_IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
+
+
 class IdempotencyStore:
     """Remembers first answers by key for ``ttl``; expired keys are purged when keys are used."""
 
@@ -187,7 +190,7 @@ class IdempotencyStore:
         answer = json.dumps(body, ensure_ascii=False)
         # Inserted at once, so a concurrent duplicate fails here, before anything else is written.
         session.execute(
-            insert(cast(Table, IdempotencyKey.__table__)),
+            insert(_IDEMPOTENCY_KEYS),
             {
                 "scope": request.scope,
                 "key": request.key,

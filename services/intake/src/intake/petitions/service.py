@@ -68,7 +68,6 @@ def register_petition(
     case_id = str(uuid.uuid4())
     tracking_code = new_tracking_code()
     received_at = data.received_at or now
-    registered_by = registrar.subject if registrar else None
     petition = {
         "id": case_id,
         "tracking_code_hash": hash_tracking_code(tracking_code),
@@ -87,7 +86,7 @@ def register_petition(
         "petitioner_count": data.petitioner_count,
         "received_at": received_at,
         "registered_at": now,
-        "registered_by": registered_by,
+        "registered_by": registrar.subject if registrar else None,
         "registered_by_unit": registrar.unit if registrar else None,
         "updated_at": now,
     }
@@ -96,7 +95,7 @@ def register_petition(
         "petition_id": case_id,
         "at": now,
         "kind": "registered",
-        "actor": registered_by or ACTOR_INTAKE,
+        "actor": registrar.subject if registrar else ACTOR_INTAKE,
         "detail": {"channel": data.channel.value, "received_at": received_at.isoformat()},
     }
     event = build_event(
